@@ -1,0 +1,106 @@
+//! Helpers for tests, doc examples and benchmarks: models with seeded random weights.
+
+use std::collections::HashMap;
+
+use candle_core::{DType, Device, Tensor};
+use rand::{Rng, SeedableRng};
+
+use crate::{BlockKind, ResNet, ResNetConfig, Result, WeightsFile};
+
+/// The torchvision state dict of a ResNet with seeded random weights (He-style scales, random
+/// batch-norm statistics), as named tensors.
+pub fn random_resnet_tensors(config: &ResNetConfig, seed: u64) -> Result<HashMap<String, Tensor>> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut out = HashMap::new();
+    let mut put =
+        |name: String, shape: Vec<usize>, rng: &mut rand::rngs::StdRng, kind: u8| -> Result<()> {
+            let n: usize = shape.iter().product();
+            let fan_in: usize = shape.iter().skip(1).product::<usize>().max(1);
+            let std = (2.0 / fan_in as f32).sqrt();
+            let data: Vec<f32> = (0..n)
+                .map(|_| match kind {
+                    0 => (rng.random::<f32>() * 2.0 - 1.0) * std * 1.7,
+                    1 => 0.5 + rng.random::<f32>(),
+                    _ => (rng.random::<f32>() - 0.5) * 0.2,
+                })
+                .collect();
+            out.insert(name, Tensor::from_vec(data, shape, &Device::Cpu)?);
+            Ok(())
+        };
+    let mut conv_bn = |conv: String,
+                       bn: String,
+                       cin: usize,
+                       cout: usize,
+                       k: usize,
+                       rng: &mut rand::rngs::StdRng|
+     -> Result<()> {
+        put(format!("{conv}.weight"), vec![cout, cin, k, k], rng, 0)?;
+        put(format!("{bn}.weight"), vec![cout], rng, 1)?;
+        put(format!("{bn}.bias"), vec![cout], rng, 2)?;
+        put(format!("{bn}.running_mean"), vec![cout], rng, 2)?;
+        put(format!("{bn}.running_var"), vec![cout], rng, 1)?;
+        Ok(())
+    };
+    let w = config.width;
+    conv_bn("conv1".into(), "bn1".into(), 3, w, 7, &mut rng)?;
+    let mut in_ch = w;
+    for stage in 0..4 {
+        let planes = w << stage;
+        let out_ch = config.stage_channels(stage);
+        for b in 0..config.blocks[stage] {
+            let p = format!("layer{}.{b}", stage + 1);
+            let shapes = match config.block {
+                BlockKind::Basic => vec![(in_ch, planes, 3), (planes, planes, 3)],
+                BlockKind::Bottleneck => {
+                    vec![(in_ch, planes, 1), (planes, planes, 3), (planes, out_ch, 1)]
+                }
+            };
+            for (i, (ci, co, k)) in shapes.into_iter().enumerate() {
+                conv_bn(
+                    format!("{p}.conv{}", i + 1),
+                    format!("{p}.bn{}", i + 1),
+                    ci,
+                    co,
+                    k,
+                    &mut rng,
+                )?;
+            }
+            let stride = if stage > 0 && b == 0 { 2 } else { 1 };
+            if stride != 1 || in_ch != out_ch {
+                conv_bn(
+                    format!("{p}.downsample.0"),
+                    format!("{p}.downsample.1"),
+                    in_ch,
+                    out_ch,
+                    1,
+                    &mut rng,
+                )?;
+            }
+            in_ch = out_ch;
+        }
+    }
+    let f = config.feature_channels();
+    let mut rng2 = rand::rngs::StdRng::seed_from_u64(seed ^ 0x5eed);
+    let fc: Vec<f32> = (0..config.num_classes * f)
+        .map(|_| (rng2.random::<f32>() * 2.0 - 1.0) / (f as f32).sqrt())
+        .collect();
+    out.insert(
+        "fc.weight".into(),
+        Tensor::from_vec(fc, (config.num_classes, f), &Device::Cpu)?,
+    );
+    out.insert(
+        "fc.bias".into(),
+        Tensor::zeros(config.num_classes, DType::F32, &Device::Cpu)?,
+    );
+    Ok(out)
+}
+
+/// A ResNet with seeded random weights (for tests, examples and benchmarks).
+pub fn random_resnet(config: ResNetConfig, seed: u64, device: &Device) -> Result<ResNet> {
+    let tensors = random_resnet_tensors(&config, seed)?;
+    let weights = WeightsFile::from_tensors(
+        format!("<random {} seed {seed}>", config.arch_name()),
+        tensors,
+    );
+    ResNet::from_weights(&weights, config, device)
+}
