@@ -13,7 +13,8 @@ kernels). Fixtures:
 - testdata/parity/resnet50_tiny.safetensors: ResNet-50 structure, width 4, 10 classes, seed 2.
 - testdata/parity/input_64.npy: two 3×64×64 inputs; <model>.<layer>.npy: reference outputs.
 - testdata/preprocess/*.png: small real photographs (from scikit-image's bundled data,
-  resized) and torchvision's Resize(256)+CenterCrop(224) of each, as PNG.
+  resized) and torchvision's Resize(256)+CenterCrop(224) of each, as PNG;
+  exif_orientation6.jpg, a tiny JPEG whose EXIF orientation asks for a rotation.
 """
 import json
 import pathlib
@@ -57,6 +58,17 @@ def model_fixture(name, arch, seed, classes, x, legacy_places=False):
     return model, sd
 
 
+def exif_fixture():
+    """A 40×20 JPEG (red left half, blue right half) whose EXIF says "rotate 90° clockwise to
+    display" (Orientation 6): a reader that honours it sees a 20×40 image, red on top."""
+    arr = np.zeros((20, 40, 3), np.uint8)
+    arr[:, :20] = (255, 0, 0)
+    arr[:, 20:] = (0, 0, 255)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(arr).save(PRE / "exif_orientation6.jpg", quality=95, exif=exif.tobytes())
+
+
 def main():
     set_deterministic()
     PARITY.mkdir(parents=True, exist_ok=True)
@@ -87,6 +99,7 @@ def main():
         tf(img).save(PRE / f"{name}.torchvision.png")
         manifest[name] = {"input": f"{name}.png", "expected": f"{name}.torchvision.png", "size": size}
     (PRE / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    exif_fixture()
     print("fixtures written to", PARITY, "and", PRE)
 
 

@@ -122,8 +122,7 @@ pub fn pillow_resize(img: &RgbImage, width: u32, height: u32, filter: Filter) ->
         let src = img.as_raw();
         let dst_row = width as usize * 3;
         let src_row = w0 as usize * 3;
-        out.as_mut()
-            .chunks_exact_mut(dst_row)
+        out.chunks_exact_mut(dst_row)
             .zip(src.chunks_exact(src_row))
             .for_each(|(dst, row)| {
                 for xx in 0..width as usize {
@@ -148,19 +147,16 @@ pub fn pillow_resize(img: &RgbImage, width: u32, height: u32, filter: Filter) ->
     let row = width as usize * 3;
     let src = horizontal.as_raw();
     let mut out = RgbImage::new(width, height);
-    out.as_mut()
-        .chunks_exact_mut(row)
-        .enumerate()
-        .for_each(|(yy, dst)| {
-            let s = c.start[yy];
-            for (x, d) in dst.iter_mut().enumerate() {
-                let mut acc: i32 = 1 << (PRECISION_BITS - 1);
-                for (j, &k) in c.weights[yy].iter().enumerate() {
-                    acc += src[(s + j) * row + x] as i32 * k;
-                }
-                *d = clip8(acc);
+    out.chunks_exact_mut(row).enumerate().for_each(|(yy, dst)| {
+        let s = c.start[yy];
+        for (x, d) in dst.iter_mut().enumerate() {
+            let mut acc: i32 = 1 << (PRECISION_BITS - 1);
+            for (j, &k) in c.weights[yy].iter().enumerate() {
+                acc += src[(s + j) * row + x] as i32 * k;
             }
-        });
+            *d = clip8(acc);
+        }
+    });
     out
 }
 

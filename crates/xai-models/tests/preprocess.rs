@@ -145,3 +145,17 @@ fn npy_inputs_are_checked() {
         .to_string()
         .contains("float32"));
 }
+
+#[test]
+fn exif_orientation_is_applied() {
+    // Stored 40×20 (red | blue), EXIF orientation 6: displayed 20×40, red on top.
+    let img = load_image(testdata("preprocess/exif_orientation6.jpg")).unwrap();
+    assert_eq!(img.dimensions(), (20, 40));
+    let top = img.get_pixel(10, 5).0;
+    let bottom = img.get_pixel(10, 34).0;
+    assert!(top[0] > 200 && top[2] < 60, "top should be red: {top:?}");
+    assert!(
+        bottom[2] > 200 && bottom[0] < 60,
+        "bottom should be blue: {bottom:?}"
+    );
+}
