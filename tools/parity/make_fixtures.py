@@ -11,7 +11,8 @@ kernels). Fixtures:
   non-zip torch.save of {epoch, arch, state_dict with `module.` prefixes, best_prec1}),
   same structure, 365 classes, seed 1.
 - testdata/parity/resnet50_tiny.safetensors: ResNet-50 structure, width 4, 10 classes, seed 2.
-- testdata/parity/input_64.npy: two 3×64×64 inputs; <model>.<layer>.npy: reference outputs.
+- testdata/parity/input_64.npy: two 3×64×64 inputs; <model>.<layer>.npy: reference outputs;
+  resnet18_tiny.input_grad.npy: the gradient of logit 3 with respect to the input.
 - testdata/preprocess/*.png: small real photographs (from scikit-image's bundled data,
   resized) and torchvision's Resize(256)+CenterCrop(224) of each, as PNG;
   exif_orientation6.jpg, a tiny JPEG whose EXIF orientation asks for a rotation.
@@ -58,6 +59,14 @@ def model_fixture(name, arch, seed, classes, x, legacy_places=False):
     return model, sd
 
 
+def input_grad_fixture():
+    """d(sum of logit 3)/d(input) of resnet18_tiny on input_64 (max-pool gradients included)."""
+    model = seeded_resnet("resnet18", 0, width=4, num_classes=10)
+    x = torch.from_numpy(np.load(PARITY / "input_64.npy")).requires_grad_(True)
+    model(x)[:, 3].sum().backward()
+    save_npy(PARITY / "resnet18_tiny.input_grad.npy", x.grad)
+
+
 def exif_fixture():
     """A 40×20 JPEG (red left half, blue right half) whose EXIF says "rotate 90° clockwise to
     display" (Orientation 6): a reader that honours it sees a 20×40 image, red on top."""
@@ -81,6 +90,7 @@ def main():
     torch.save(sd18, PARITY / "resnet18_tiny.pth")
     model_fixture("resnet18_tiny_places", "resnet18", 1, 365, x, legacy_places=True)
     model_fixture("resnet50_tiny", "resnet50", 2, 10, x)
+    input_grad_fixture()
 
     # Preprocessing: small photographs with different aspect ratios, both up- and downscaled.
     import skimage.data

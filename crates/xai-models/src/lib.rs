@@ -38,6 +38,7 @@ mod backbone;
 mod error;
 mod labels;
 mod layer;
+pub mod ops;
 pub mod preprocess;
 mod resnet;
 pub mod source;

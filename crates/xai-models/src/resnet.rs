@@ -456,10 +456,15 @@ impl ResNet {
             x = match unit {
                 0 => {
                     let y = self.stem.forward(&x)?.relu()?;
-                    // Zero padding equals torchvision's -inf padding here: y ≥ 0 after ReLU.
-                    y.pad_with_zeros(2, 1, 1)?
-                        .pad_with_zeros(3, 1, 1)?
-                        .max_pool2d_with_stride(3, 2)?
+                    if y.track_op() {
+                        // Gradients are wanted: candle's pool cannot pass them back here.
+                        crate::ops::max_pool2d(&y, 3, 2, 1)?
+                    } else {
+                        // Zero padding equals torchvision's -inf padding here: y ≥ 0 after ReLU.
+                        y.pad_with_zeros(2, 1, 1)?
+                            .pad_with_zeros(3, 1, 1)?
+                            .max_pool2d_with_stride(3, 2)?
+                    }
                 }
                 u if u <= nb => self.blocks[u - 1].forward(&x)?,
                 u if u == nb + 1 => x.mean((2, 3))?,

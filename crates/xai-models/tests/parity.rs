@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use candle_core::{Device, Tensor};
 use ndarray_npy::ReadNpyExt;
-use xai_models::{Backbone, ResNet, ResNetConfig, WeightsFile};
+use xai_models::{Backbone, ResNet, ResNetConfig, Target, WeightsFile};
 
 fn testdata(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -277,4 +277,28 @@ fn corrupt_and_empty_weights_files_are_errors() {
     )
     .unwrap_err();
     assert!(missing.to_string().contains("not found"), "{missing}");
+}
+
+#[test]
+fn input_gradients_match_torch_through_the_stem_max_pool() {
+    let model = ResNet::load(
+        testdata("parity/resnet18_tiny.safetensors"),
+        "resnet18",
+        &Device::Cpu,
+    )
+    .unwrap();
+    let x = candle_core::Var::from_tensor(&npy("parity/input_64.npy")).unwrap();
+    let logits = model.forward(x.as_tensor()).unwrap();
+    let score = xai_models::ClassLogit(3)
+        .score(&logits)
+        .unwrap()
+        .sum_all()
+        .unwrap();
+    let grads = score.backward().unwrap();
+    let grad = grads.get(x.as_tensor()).expect("input gradient");
+    assert_close(
+        "input gradient",
+        grad,
+        &npy("parity/resnet18_tiny.input_grad.npy"),
+    );
 }
