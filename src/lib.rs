@@ -11,6 +11,7 @@
 //! | [`lime`] (`xai-lime`) | LIME with superpixels and parameter search |
 //! | [`dissect`] (`xai-dissect`) | CLIP-Dissect and Network Dissection |
 //! | [`metrics`] (`xai-metrics`) | agreement, localisation and faithfulness metrics, reports |
+//! | [`testworld`] (`xai-testworld`) | procedural scenes with ground truth, and the small models trained on them |
 //!
 //! ```
 //! use xai::models::Backbone;
@@ -25,5 +26,6 @@ pub use xai_dissect as dissect;
 pub use xai_lime as lime;
 pub use xai_metrics as metrics;
 pub use xai_models as models;
+pub use xai_testworld as testworld;
 
 pub mod zoo;

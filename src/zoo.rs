@@ -4,18 +4,18 @@ use std::path::Path;
 
 use xai_models::candle_core::Device;
 use xai_models::{Backbone, Error, InputSpec, ResNet, ResNetConfig, Result, WeightsFile};
+use xai_testworld::Task;
 
-/// The name of the model built into the binary, used when no `--arch`/`--weights` is given.
-pub const EMBEDDED_ARCH: &str = "tiny-resnet18";
+/// The built-in model used when no `--arch`/`--weights` is given: the test world's `objects`
+/// classifier (goldfish, ball, star, …), trained in this repository.
+pub const EMBEDDED_ARCH: &str = "testworld-objects";
 
-/// The embedded default: a reduced-width ResNet-18 (torchvision structure and names, 8-wide
-/// stem, 10 classes) with seeded random weights, made by `tools/parity/make_fixtures.py`.
-/// It exercises the whole pipeline offline; its predictions carry no meaning.
-const EMBEDDED_WEIGHTS: &[u8] = include_bytes!("../testdata/parity/resnet18_tiny.safetensors");
+/// The test world's `scenes` classifier (water, grass, sand, …), also built in.
+pub const EMBEDDED_SCENES_ARCH: &str = "testworld-scenes";
 
 /// Every architecture name [`load`] accepts.
 pub fn known_archs() -> Vec<&'static str> {
-    let mut archs = vec![EMBEDDED_ARCH];
+    let mut archs = vec![EMBEDDED_ARCH, EMBEDDED_SCENES_ARCH];
     archs.extend(xai_models::RESNET_ARCHS);
     archs
 }
@@ -32,10 +32,11 @@ pub fn load(
     device: &Device,
 ) -> Result<Box<dyn Backbone>> {
     match (arch, weights) {
-        (None, None) | (Some(EMBEDDED_ARCH), None) => Ok(Box::new(embedded(device)?)),
-        (Some(EMBEDDED_ARCH), Some(_)) => Err(Error::Parameter {
+        (None, None) | (Some(EMBEDDED_ARCH), None) => Ok(Box::new(builtin(Task::Objects, device)?)),
+        (Some(EMBEDDED_SCENES_ARCH), None) => Ok(Box::new(builtin(Task::Scenes, device)?)),
+        (Some(a @ (EMBEDDED_ARCH | EMBEDDED_SCENES_ARCH)), Some(_)) => Err(Error::Parameter {
             name: "arch",
-            reason: format!("`{EMBEDDED_ARCH}` is built in and takes no --weights; name the architecture of the file instead (one of {})", xai_models::RESNET_ARCHS.join(", ")),
+            reason: format!("`{a}` is built in and takes no --weights; name the architecture of the file instead (one of {})", xai_models::RESNET_ARCHS.join(", ")),
         }),
         (arch, weights) => {
             let path = match (arch, weights) {
@@ -69,14 +70,15 @@ fn unknown_arch(name: &str) -> Error {
     }
 }
 
-/// The embedded default model (see [`EMBEDDED_ARCH`]).
-pub fn embedded(device: &Device) -> Result<ResNet> {
-    let tensors = xai_models::candle_core::safetensors::load_buffer(EMBEDDED_WEIGHTS, device)?;
-    let file = WeightsFile::from_tensors(format!("<embedded {EMBEDDED_ARCH}>"), tensors);
-    Ok(
-        ResNet::from_weights(&file, ResNetConfig::resnet18(), device)?
-            .with_input_spec(InputSpec::imagenet_at(64)),
-    )
+/// A built-in test world model (see [`EMBEDDED_ARCH`], [`EMBEDDED_SCENES_ARCH`]).
+pub fn builtin(task: Task, device: &Device) -> Result<ResNet> {
+    xai_testworld::pretrained::model_on(task, device).map_err(|e| match e {
+        xai_testworld::TestWorldError::Model(e) => e,
+        other => Error::Parameter {
+            name: "arch",
+            reason: other.to_string(),
+        },
+    })
 }
 
 /// A backbone with its class names replaced (e.g. Places365's categories file).

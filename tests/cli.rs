@@ -58,12 +58,171 @@ fn fails(args: &[&str], env: &[(&str, &Path)], expected: &[&str]) {
 }
 
 const CHELSEA: &str = "testdata/preprocess/chelsea_300x200.png";
+const GOLDFISH: &str = "testdata/testworld/goldfish/images/scene_000000.png";
 
 #[test]
 fn classify_runs_offline_on_the_embedded_model() {
-    let out = ok(&["classify", "--image", CHELSEA, "--top", "3"]);
-    assert!(out.contains("chelsea_300x200.png"));
-    assert_eq!(out.lines().filter(|l| l.contains('%')).count(), 3);
+    let out = ok(&["classify", "--image", GOLDFISH, "--top", "3"]);
+    assert!(out.contains("scene_000000.png"));
+    let ranked: Vec<&str> = out.lines().filter(|l| l.contains('%')).collect();
+    assert_eq!(ranked.len(), 3);
+    assert!(ranked[0].trim_end().ends_with("goldfish"), "{out}");
+    // Any photograph runs too (its answer is one of the test world's classes).
+    let out = ok(&["classify", "--image", CHELSEA, "--top", "1"]);
+    assert_eq!(out.lines().filter(|l| l.contains('%')).count(), 1);
+}
+
+#[test]
+fn the_builtin_scenes_model_names_the_background() {
+    let out = ok(&[
+        "classify",
+        "--arch",
+        "testworld-scenes",
+        "--image",
+        GOLDFISH,
+        "--top",
+        "1",
+    ]);
+    assert!(
+        out.lines()
+            .any(|l| l.contains('%') && l.trim_end().ends_with("water")),
+        "{out}"
+    );
+}
+
+#[test]
+fn testworld_generate_eval_and_train() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("scenes");
+    ok(&[
+        "testworld",
+        "generate",
+        "--n",
+        "3",
+        "--seed",
+        "7",
+        "--size",
+        "96",
+        "--object",
+        "car",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    for f in [
+        "labels.csv",
+        "labels.json",
+        "generator.json",
+        "images/scene_000007.png",
+        "masks/scene_000009.png",
+        "instances/scene_000008/0_car.png",
+    ] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let csv = std::fs::read_to_string(out.join("labels.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 4);
+    assert!(
+        csv.lines()
+            .skip(1)
+            .all(|l| l.split(',').nth(2) == Some("car")),
+        "{csv}"
+    );
+    let img = image::open(out.join("images/scene_000007.png")).unwrap();
+    assert_eq!((img.width(), img.height()), (96, 96));
+
+    let json: serde_json::Value = serde_json::from_str(&ok(&[
+        "testworld",
+        "eval",
+        "--task",
+        "objects",
+        "--n",
+        "16",
+    ]))
+    .unwrap();
+    assert!(json["accuracy"].as_f64().unwrap() >= 0.8, "{json}");
+
+    // Training runs end to end (a few steps at a tiny size; the real settings take minutes).
+    let weights = dir.path().join("w.safetensors");
+    let out = ok(&[
+        "testworld",
+        "train",
+        "--task",
+        "scenes",
+        "--steps",
+        "2",
+        "--batch-size",
+        "4",
+        "--resolution",
+        "32",
+        "--width",
+        "2",
+        "--eval",
+        "4",
+        "--out",
+        weights.to_str().unwrap(),
+    ]);
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["heldout_scenes"], 4);
+    assert!(weights.is_file());
+    let out = ok(&[
+        "classify",
+        "--weights",
+        weights.to_str().unwrap(),
+        "--image",
+        GOLDFISH,
+        "--top",
+        "1",
+    ]);
+    assert!(out.contains('%'));
+}
+
+#[test]
+fn testworld_bad_parameters_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    fails(
+        &["testworld", "generate", "--size", "0", "--out", out],
+        &[],
+        &["width", "0"],
+    );
+    fails(
+        &["testworld", "generate", "--object", "unicorn", "--out", out],
+        &[],
+        &["unknown object kind `unicorn`", "goldfish"],
+    );
+    fails(
+        &["testworld", "generate", "--scene", "lava", "--out", out],
+        &[],
+        &["unknown scene kind `lava`", "water"],
+    );
+    fails(
+        &["testworld", "generate", "--n", "0", "--out", out],
+        &[],
+        &["--n"],
+    );
+    fails(
+        &["testworld", "train", "--task", "faces", "--out", out],
+        &[],
+        &["unknown task `faces`", "objects"],
+    );
+    fails(
+        &[
+            "testworld",
+            "train",
+            "--task",
+            "objects",
+            "--steps",
+            "0",
+            "--out",
+            out,
+        ],
+        &[],
+        &["steps"],
+    );
+    fails(
+        &["testworld", "benchmark", "--methods", "magic"],
+        &[],
+        &["unknown method `magic`", "center", "gradcam++"],
+    );
 }
 
 #[test]
@@ -229,8 +388,9 @@ fn preprocess_writes_the_model_input() {
         "--out",
         out.to_str().unwrap(),
     ]);
+    // The built-in model's input: 112×112.
     let a = ndarray::Array3::<f32>::read_npy(std::fs::File::open(&out).unwrap()).unwrap();
-    assert_eq!(a.shape(), &[3, 64, 64]);
+    assert_eq!(a.shape(), &[3, 112, 112]);
 }
 
 #[test]

@@ -5,8 +5,10 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use xai::models::candle_core::Device;
 
+mod cam;
 mod classify;
 mod preprocess;
+mod testworld;
 
 /// Explainability for vision models: classify, explain (CAM, LIME), dissect and compare.
 ///
@@ -22,10 +24,14 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Class activation maps (Grad-CAM family) of images: .npy maps, overlays, greyscale PNGs.
+    Cam(cam::CamArgs),
     /// Print the top classes of a model for an image (or a folder of images).
     Classify(classify::ClassifyArgs),
     /// Write the preprocessed model input of an image as a (3, H, W) float32 `.npy`.
     Preprocess(preprocess::PreprocessArgs),
+    /// The procedural test world: generate scenes, train and evaluate its two models.
+    Testworld(testworld::TestWorldArgs),
 }
 
 /// Which model to run: shared by every subcommand.
@@ -167,7 +173,9 @@ pub(crate) fn write_atomic(
 
 pub(crate) fn run(cli: Cli) -> CliResult<()> {
     match cli.command {
+        Command::Cam(a) => cam::run(a),
         Command::Classify(a) => classify::run(a),
         Command::Preprocess(a) => preprocess::run(a),
+        Command::Testworld(a) => testworld::run(a),
     }
 }
