@@ -2,60 +2,13 @@
 //! must end in a clear error (exit code 1, a message naming the problem, never a panic).
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
 use ndarray_npy::{ReadNpyExt, WriteNpyExt};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+mod common;
 
-fn xai(args: &[&str], env: &[(&str, &Path)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xai"));
-    cmd.args(args).current_dir(root());
-    // Never let the developer's own weights or caches leak into a test.
-    for var in [
-        "XAI_WEIGHTS_DIR",
-        "XAI_WEIGHTS_RESNET18",
-        "XAI_WEIGHTS_RESNET50",
-        "HF_HOME",
-        "HF_HUB_CACHE",
-    ] {
-        cmd.env_remove(var);
-    }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().unwrap()
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = xai(args, &[]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "xai {args:?} failed: {stderr}");
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn fails(args: &[&str], env: &[(&str, &Path)], expected: &[&str]) {
-    let out = xai(args, env);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "xai {args:?} should fail cleanly: {stderr}"
-    );
-    assert!(
-        !stderr.contains("panicked"),
-        "xai {args:?} panicked: {stderr}"
-    );
-    for e in expected {
-        assert!(
-            stderr.contains(e),
-            "xai {args:?}: expected `{e}` in: {stderr}"
-        );
-    }
-}
+use common::{fails, ok, root};
 
 const CHELSEA: &str = "testdata/preprocess/chelsea_300x200.png";
 const GOLDFISH: &str = "testdata/testworld/goldfish/images/scene_000000.png";

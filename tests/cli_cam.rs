@@ -3,52 +3,13 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use ndarray::Array2;
 use ndarray_npy::{ReadNpyExt, WriteNpyExt};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+mod common;
 
-fn xai(args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xai"));
-    cmd.args(args).current_dir(root());
-    for var in [
-        "XAI_WEIGHTS_DIR",
-        "XAI_WEIGHTS_RESNET18",
-        "XAI_WEIGHTS_RESNET50",
-        "HF_HOME",
-        "HF_HUB_CACHE",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.output().unwrap()
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = xai(args);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "xai {args:?} failed: {stderr}");
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn fails(args: &[&str], expected: &[&str]) {
-    let out = xai(args);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "xai {args:?} should fail: {stderr}");
-    assert!(
-        !stderr.contains("panicked"),
-        "xai {args:?} panicked: {stderr}"
-    );
-    for e in expected {
-        assert!(
-            stderr.contains(e),
-            "xai {args:?}: expected `{e}` in: {stderr}"
-        );
-    }
-}
+use common::{fails_cleanly as fails, ok, root, xai};
 
 const WEIGHTS: &str = "testdata/parity/resnet18_tiny.safetensors";
 const CHELSEA: &str = "testdata/preprocess/chelsea_300x200.png";
@@ -185,21 +146,24 @@ fn folder_shards_class_and_layers() {
         read_map(&out.join("b.gradcam.npy"))
     );
     // An empty shard is not an error.
-    let s = xai(&[
-        "cam",
-        "--method",
-        "gradcam",
-        "--arch",
-        "resnet18",
-        "--weights",
-        WEIGHTS,
-        "--image",
-        root().join(CHELSEA).to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--shard",
-        "1/2",
-    ]);
+    let s = xai(
+        &[
+            "cam",
+            "--method",
+            "gradcam",
+            "--arch",
+            "resnet18",
+            "--weights",
+            WEIGHTS,
+            "--image",
+            root().join(CHELSEA).to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--shard",
+            "1/2",
+        ],
+        &[],
+    );
     assert!(s.status.success());
 }
 

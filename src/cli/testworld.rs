@@ -309,17 +309,11 @@ fn eval(a: EvalArgs) -> CliResult<()> {
             }
             let file =
                 xai::models::WeightsFile::open(path, &xai::models::candle_core::Device::Cpu)?;
-            let tensors = file
-                .names()
-                .iter()
-                .filter_map(|n| Some((n.to_string(), file.get(n)?.clone())))
-                .collect();
             Box::new(
-                train::model_from_tensors(
-                    tensors,
+                train::model_from_file(
+                    &file,
                     task,
                     config.input_spec(),
-                    &path.display().to_string(),
                     &xai::models::candle_core::Device::Cpu,
                 )
                 .map_err(tw)?,

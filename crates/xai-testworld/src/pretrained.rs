@@ -6,7 +6,7 @@
 //! PyTorch loads them too (`tools/testworld/load_in_pytorch.py`).
 
 use candle_core::Device;
-use xai_models::{ResNet, WeightsFile};
+use xai_models::ResNet;
 
 use crate::train::{self, Task, TrainConfig};
 use crate::TestWorldError;
@@ -66,11 +66,5 @@ pub fn model_on(task: Task, device: &Device) -> Result<ResNet, TestWorldError> {
     let tensors = candle_core::safetensors::load_buffer(bytes, device)?;
     let card = card(task)?;
     let origin = format!("<built-in testworld {}>", task.name());
-    let file = WeightsFile::from_tensors(origin.clone(), tensors);
-    let tensors = file
-        .names()
-        .iter()
-        .filter_map(|n| Some((n.to_string(), file.get(n)?.clone())))
-        .collect();
     train::model_from_tensors(tensors, task, card.config.input_spec(), &origin, device)
 }

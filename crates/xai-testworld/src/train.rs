@@ -416,9 +416,24 @@ pub fn model_from_tensors(
     origin: &str,
     device: &Device,
 ) -> Result<ResNet, TestWorldError> {
-    let file = WeightsFile::from_tensors(origin, tensors);
+    model_from_file(
+        &WeightsFile::from_tensors(origin, tensors),
+        task,
+        spec,
+        device,
+    )
+}
+
+/// Builds the inference model (batch-norm folded) from a weights file of `task`'s model,
+/// e.g. one written by [`save_weights`] and opened with [`WeightsFile::open`].
+pub fn model_from_file(
+    file: &WeightsFile,
+    task: Task,
+    spec: InputSpec,
+    device: &Device,
+) -> Result<ResNet, TestWorldError> {
     Ok(
-        ResNet::from_weights(&file, ResNetConfig::resnet18(), device)?
+        ResNet::from_weights(file, ResNetConfig::resnet18(), device)?
             .with_labels(task.labels())?
             .with_input_spec(spec),
     )
