@@ -529,6 +529,19 @@ impl ImageExplanation {
     }
 }
 
+/// Perturbed samples and their scores: everything of a run but the surrogates.
+#[derive(Debug, Clone)]
+pub struct ScoredSamples {
+    /// The explained image.
+    pub image: RgbImage,
+    /// Its superpixels.
+    pub superpixels: Superpixels,
+    /// The binary sample matrix (row 0: every superpixel kept).
+    pub data: Array2<f64>,
+    /// The classifier's scores per sample, `(num_samples, classes)`.
+    pub scores: Array2<f64>,
+}
+
 /// Progress of a LIME run: samples scored so far and in all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Progress {
@@ -603,17 +616,63 @@ impl LimeImageExplainer {
                 expected: format!("({h}, {w}), the image's height and width"),
             });
         }
+        let samples = self.sample_and_score(image, segments, classifier, progress)?;
+        self.fit(&samples, cfg.num_samples)
+    }
+
+    /// The expensive half of a run: builds the perturbed images of the seed's sample matrix
+    /// and scores them. [`fit`](Self::fit) then fits the surrogates; a parameter search fits
+    /// many kernel widths and feature counts on one set of scored samples.
+    pub fn sample_and_score(
+        &self,
+        image: &RgbImage,
+        segments: Array2<i32>,
+        classifier: &mut dyn Classifier,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<ScoredSamples> {
+        let cfg = &self.config;
+        let (w, h) = image.dimensions();
+        if segments.dim() != (h as usize, w as usize) {
+            return Err(Error::Shape {
+                what: "superpixel map".into(),
+                actual: segments.shape().to_vec(),
+                expected: format!("({h}, {w}), the image's height and width"),
+            });
+        }
         let superpixels = Superpixels::new(segments)?;
         let hidden = superpixels.hidden_image(image, cfg.hide_color);
         let (data, _) = sample_matrix(cfg.seed, cfg.num_samples, superpixels.len());
         let scores =
             self.score_samples(image, &hidden, &superpixels, &data, classifier, progress)?;
+        Ok(ScoredSamples {
+            image: image.clone(),
+            superpixels,
+            data,
+            scores,
+        })
+    }
+
+    /// The cheap half of a run: the surrogates fitted on the first `num_samples` samples
+    /// (the same as a run with that many samples, since the seed's draws are row-major).
+    pub fn fit(&self, samples: &ScoredSamples, num_samples: usize) -> Result<ImageExplanation> {
+        let cfg = &self.config;
+        let n = num_samples.min(samples.data.nrows());
+        if n < 2 {
+            return Err(Error::param(
+                "num_samples",
+                format!("need at least 2 scored samples, have {n}"),
+            ));
+        }
+        let rows = ndarray::Slice::from(..n);
+        let data = samples.data.slice_axis(ndarray::Axis(0), rows).to_owned();
+        let scores = samples.scores.slice_axis(ndarray::Axis(0), rows).to_owned();
         let distances = cosine_distances_to_first(data.view());
         let sample_weights = exponential_kernel(distances.view(), cfg.kernel_width);
         let base_scores = scores.row(0).to_vec();
         let classes = base_scores.len();
         let labels = match &cfg.labels {
             LabelChoice::Top(k) => {
+                // Stable ascending order, the last k reversed: ties go to the higher index.
                 let mut order: Vec<usize> = (0..classes).collect();
                 order.sort_by(|&a, &b| base_scores[a].total_cmp(&base_scores[b]));
                 order.iter().rev().take(*k).copied().collect()
@@ -645,15 +704,18 @@ impl LimeImageExplainer {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(ImageExplanation {
-            image: image.clone(),
-            superpixels,
+            image: samples.image.clone(),
+            superpixels: samples.superpixels.clone(),
             labels,
             local,
             base_scores,
             data,
             scores,
             sample_weights,
-            config: cfg.clone(),
+            config: LimeConfig {
+                num_samples: n,
+                ..cfg.clone()
+            },
         })
     }
 

@@ -15,6 +15,7 @@
 mod classifier;
 mod error;
 pub mod explain;
+pub mod pickle;
 pub mod random;
 pub mod ridge;
 pub mod segment;
@@ -24,7 +25,7 @@ pub use classifier::{BackboneClassifier, Classifier, ScoreKind};
 pub use error::{Error, Result};
 pub use explain::{
     HideColor, ImageExplanation, LabelChoice, LimeConfig, LimeImageExplainer, LocalExplanation,
-    MaskOptions, Progress, Superpixels,
+    MaskOptions, Progress, ScoredSamples, Superpixels,
 };
 pub use segment::{image_to_float, Segmenter};
 pub use selection::FeatureSelection;
