@@ -68,7 +68,6 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    #[allow(dead_code)] // the first users land with the segmenters and the explainer
     pub(crate) fn param(name: &'static str, reason: impl Into<String>) -> Self {
         Self::Parameter {
             name,
