@@ -12,6 +12,7 @@
 //! - [`Classifier`]: what is explained — any batch scorer; [`BackboneClassifier`] makes one
 //!   of any xai backbone.
 
+pub mod boundaries;
 mod classifier;
 mod error;
 pub mod explain;
@@ -27,6 +28,6 @@ pub use explain::{
     HideColor, ImageExplanation, LabelChoice, LimeConfig, LimeImageExplainer, LocalExplanation,
     MaskOptions, Progress, ScoredSamples, Superpixels,
 };
-pub use segment::{image_to_float, Segmenter};
+pub use segment::{image_to_float, Felzenszwalb, Quickshift, SegmentMethod, Segmenter, Slic};
 pub use selection::FeatureSelection;
 pub use xai_models::Backbone;

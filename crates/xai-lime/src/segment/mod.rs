@@ -2,11 +2,59 @@
 //!
 //! Every segmenter takes an image as scikit-image sees it after `img_as_float`: an
 //! `(height, width, channels)` array of `f64` (see [`image_to_float`]), and returns an
-//! `(height, width)` `i32` label map numbered as scikit-image numbers it.
+//! `(height, width)` `i32` label map numbered as scikit-image numbers it. On the same image
+//! (and, for quickshift, the same tie-breaking noise) the label maps are identical to
+//! scikit-image 0.19–0.26's; `docs/PARITY.md` lists what was compared.
+//!
+//! | method | type | reference |
+//! |---|---|---|
+//! | quickshift | [`Quickshift`] | Vedaldi & Soatto, *Quick shift and kernel methods for mode seeking*, ECCV 2008 |
+//! | SLIC | [`Slic`] | Achanta et al., *SLIC superpixels compared to state-of-the-art superpixel methods*, TPAMI 2012 |
+//! | felzenszwalb | [`Felzenszwalb`] | Felzenszwalb & Huttenlocher, *Efficient graph-based image segmentation*, IJCV 2004 |
+//!
+//! [`SegmentMethod`] holds any of them, (de)serialises its parameters as JSON and is built from
+//! a method name. The building blocks are public too: [`color::rgb2lab`] and
+//! [`gaussian::gaussian_filter`].
+//!
+//! ```
+//! use ndarray::Array3;
+//! use xai_lime::segment::{Felzenszwalb, Quickshift, SegmentMethod, Segmenter, Slic};
+//!
+//! // A 32×32 image: a red square on a blue background.
+//! let image = Array3::from_shape_fn((32, 32, 3), |(y, x, c)| {
+//!     let inside = (8..24).contains(&y) && (8..24).contains(&x);
+//!     match (inside, c) { (true, 0) | (false, 2) => 1.0, _ => 0.0 }
+//! });
+//! let labels = Felzenszwalb::default().segment(image.view())?;
+//! assert_eq!(labels.dim(), (32, 32));
+//! assert_eq!(labels[[0, 0]], 0);                      // numbered by first pixel
+//! assert_ne!(labels[[16, 16]], labels[[0, 0]]);
+//!
+//! let slic = Slic { n_segments: 4, ..Slic::default() };
+//! assert!(slic.segment(image.view())?.iter().all(|&l| l >= 1)); // start_label = 1
+//!
+//! // Parameters as JSON, for logs and a parameter search.
+//! let method = SegmentMethod::Quickshift(Quickshift::default());
+//! let json = serde_json::to_string(&method).unwrap();
+//! let back: SegmentMethod = serde_json::from_str(&json).unwrap();
+//! assert_eq!(back, method);
+//! # Ok::<(), xai_lime::Error>(())
+//! ```
 
 use ndarray::{Array2, Array3, ArrayView3};
+use serde::{Deserialize, Serialize};
 
-use crate::Result;
+use crate::{Error, Result};
+
+pub mod color;
+mod felzenszwalb;
+pub mod gaussian;
+mod quickshift;
+mod slic;
+
+pub use felzenszwalb::Felzenszwalb;
+pub use quickshift::Quickshift;
+pub use slic::Slic;
 
 /// A superpixel segmentation algorithm.
 pub trait Segmenter: Send + Sync + std::fmt::Debug {
@@ -24,4 +72,142 @@ pub fn image_to_float(image: &image::RgbImage) -> Array3<f64> {
     Array3::from_shape_fn((h as usize, w as usize, 3), |(y, x, c)| {
         f64::from(image.get_pixel(x as u32, y as u32)[c]) * scale
     })
+}
+
+/// Any of the segmenters, with its parameters: what a CLI flag or a parameter search picks.
+///
+/// Serialised as JSON with a `method` tag and the fields of the segmenter; fields left out
+/// take their defaults, unknown fields are an error:
+/// `{"method": "slic", "n_segments": 50, "compactness": 20.0}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "method", rename_all = "lowercase")]
+pub enum SegmentMethod {
+    /// [`Quickshift`].
+    Quickshift(Quickshift),
+    /// [`Slic`].
+    Slic(Slic),
+    /// [`Felzenszwalb`].
+    Felzenszwalb(Felzenszwalb),
+}
+
+impl SegmentMethod {
+    /// The method names [`SegmentMethod::with_defaults`] accepts.
+    pub const NAMES: [&'static str; 3] = ["quickshift", "slic", "felzenszwalb"];
+
+    /// The method called `name` with its default parameters (LIME's for quickshift,
+    /// scikit-image's for the others). The name is case-insensitive.
+    pub fn with_defaults(name: &str) -> Result<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "quickshift" => Ok(Self::Quickshift(Quickshift::default())),
+            "slic" => Ok(Self::Slic(Slic::default())),
+            "felzenszwalb" => Ok(Self::Felzenszwalb(Felzenszwalb::default())),
+            _ => Err(Error::param(
+                "method",
+                format!(
+                    "unknown segmentation method `{name}`; expected one of {}",
+                    Self::NAMES.join(", ")
+                ),
+            )),
+        }
+    }
+
+    /// Checks the parameters without segmenting anything.
+    pub fn validate(&self) -> Result<()> {
+        match self {
+            Self::Quickshift(m) => m.validate(),
+            Self::Slic(m) => m.validate(),
+            Self::Felzenszwalb(m) => m.validate(),
+        }
+    }
+
+    /// The segmenter as a trait object.
+    pub fn into_boxed(self) -> Box<dyn Segmenter> {
+        match self {
+            Self::Quickshift(m) => Box::new(m),
+            Self::Slic(m) => Box::new(m),
+            Self::Felzenszwalb(m) => Box::new(m),
+        }
+    }
+}
+
+impl Segmenter for SegmentMethod {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Quickshift(m) => m.name(),
+            Self::Slic(m) => m.name(),
+            Self::Felzenszwalb(m) => m.name(),
+        }
+    }
+
+    fn segment(&self, image: ArrayView3<'_, f64>) -> Result<Array2<i32>> {
+        match self {
+            Self::Quickshift(m) => m.segment(image),
+            Self::Slic(m) => m.segment(image),
+            Self::Felzenszwalb(m) => m.segment(image),
+        }
+    }
+}
+
+/// Rejects empty images and non-finite pixels: the `Error::Data` every segmenter gives.
+pub(crate) fn check_image(image: &ArrayView3<'_, f64>, method: &str) -> Result<()> {
+    let (h, w, c) = image.dim();
+    if h == 0 || w == 0 || c == 0 {
+        return Err(Error::Data(format!(
+            "{method}: the image is empty (height {h}, width {w}, {c} channels)"
+        )));
+    }
+    if let Some(((y, x, ch), v)) = image.indexed_iter().find(|(_, v)| !v.is_finite()) {
+        return Err(Error::Data(format!(
+            "{method}: pixel (row {y}, column {x}) channel {ch} is {v}; \
+             the image must hold finite values"
+        )));
+    }
+    if h.checked_mul(w).is_none_or(|n| n > i32::MAX as usize) {
+        return Err(Error::Data(format!(
+            "{method}: the image has too many pixels ({h}×{w}) for an i32 label map"
+        )));
+    }
+    Ok(())
+}
+
+/// Requires exactly 3 channels (for the Lab conversion).
+pub(crate) fn check_rgb(image: &ArrayView3<'_, f64>, method: &str) -> Result<()> {
+    let (h, w, c) = image.dim();
+    if c != 3 {
+        return Err(Error::Shape {
+            what: format!("{method}: the image (convert2lab needs RGB)"),
+            actual: vec![h, w, c],
+            expected: "(height, width, 3)".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Checks that `value` is finite and at least `min`.
+pub(crate) fn check_at_least(name: &'static str, value: f64, min: f64) -> Result<()> {
+    if !value.is_finite() || value < min {
+        return Err(Error::param(
+            name,
+            format!("must be a finite number >= {min}, got {value}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Labels every pixel by the rank of its root among all roots, as NumPy's
+/// `np.unique(roots, return_inverse=True)[1]` does: 0..K−1 in the roots' index order.
+pub(crate) fn rank_roots(roots: &[usize], shape: (usize, usize)) -> Array2<i32> {
+    let mut rank = vec![-1i32; roots.len()];
+    for &r in roots {
+        rank[r] = 0;
+    }
+    let mut next = 0i32;
+    for v in rank.iter_mut() {
+        if *v == 0 {
+            *v = next;
+            next += 1;
+        }
+    }
+    let labels: Vec<i32> = roots.iter().map(|&r| rank[r]).collect();
+    Array2::from_shape_vec(shape, labels).unwrap_or_else(|_| Array2::zeros(shape))
 }

@@ -1,0 +1,86 @@
+//! sRGB → CIE Lab, as scikit-image's `rgb2lab` (D65 white point, 2° observer).
+//!
+//! Each pixel goes through: gamma expansion (`v > 0.04045 ? ((v + 0.055)/1.055)^2.4 :
+//! v/12.92`), the linear-RGB → XYZ matrix, division by the white point
+//! (0.95047, 1, 1.08883), the cube-root response (`t > 0.008856 ? ∛t : 7.787·t + 16/116`) and
+//! `L = 116·f(Y) − 16`, `a = 500·(f(X) − f(Y))`, `b = 200·(f(Y) − f(Z))`. There is no
+//! clipping: values outside [0, 1] go through the same formulas.
+//!
+//! The matrix product is evaluated as `fma(b, m₂, fma(g, m₁, r·m₀))`, the order OpenBLAS's
+//! `dgemm` uses on x86-64 CPUs with FMA (which NumPy's `@` calls), so the results are
+//! bit-identical there; other BLAS builds can differ in the last bit.
+//!
+//! ```
+//! use ndarray::array;
+//! use xai_lime::segment::color::rgb2lab;
+//!
+//! let white = array![[[1.0, 1.0, 1.0]]];
+//! let lab = rgb2lab(white.view())?;
+//! assert!((lab[[0, 0, 0]] - 100.0).abs() < 1e-3);
+//! assert!(lab[[0, 0, 1]].abs() < 1e-2 && lab[[0, 0, 2]].abs() < 1e-2);
+//! # Ok::<(), xai_lime::Error>(())
+//! ```
+
+use ndarray::{Array3, ArrayView3, Zip};
+
+use crate::{Error, Result};
+
+/// sRGB (linear-RGB) → XYZ, the rows give X, Y and Z.
+const XYZ_FROM_RGB: [[f64; 3]; 3] = [
+    [0.412453, 0.357580, 0.180423],
+    [0.212671, 0.715160, 0.072169],
+    [0.019334, 0.119193, 0.950227],
+];
+
+/// The D65 white point for the 2° observer.
+const WHITE_D65: [f64; 3] = [0.95047, 1.0, 1.08883];
+
+/// Converts an `(height, width, 3)` RGB image with values in [0, 1] to CIE Lab.
+///
+/// Errors with [`Error::Shape`] when the image does not have 3 channels.
+pub fn rgb2lab(image: ArrayView3<'_, f64>) -> Result<Array3<f64>> {
+    let (h, w, c) = image.dim();
+    if c != 3 {
+        return Err(Error::Shape {
+            what: "rgb2lab input".into(),
+            actual: vec![h, w, c],
+            expected: "(height, width, 3)".into(),
+        });
+    }
+    let mut out = Array3::zeros((h, w, 3));
+    Zip::from(out.lanes_mut(ndarray::Axis(2)))
+        .and(image.lanes(ndarray::Axis(2)))
+        .for_each(|mut o, i| {
+            let lab = pixel_to_lab([i[0], i[1], i[2]]);
+            o[0] = lab[0];
+            o[1] = lab[1];
+            o[2] = lab[2];
+        });
+    Ok(out)
+}
+
+/// One pixel: sRGB in [0, 1] → Lab.
+pub fn pixel_to_lab(rgb: [f64; 3]) -> [f64; 3] {
+    let lin = rgb.map(|v| {
+        if v > 0.04045 {
+            ((v + 0.055) / 1.055).powf(2.4)
+        } else {
+            v / 12.92
+        }
+    });
+    let mut f = [0.0; 3];
+    for (k, row) in XYZ_FROM_RGB.iter().enumerate() {
+        let xyz = lin[2].mul_add(row[2], lin[1].mul_add(row[1], lin[0] * row[0]));
+        let t = xyz / WHITE_D65[k];
+        f[k] = if t > 0.008856 {
+            t.cbrt()
+        } else {
+            7.787 * t + 16.0 / 116.0
+        };
+    }
+    [
+        116.0 * f[1] - 16.0,
+        500.0 * (f[0] - f[1]),
+        200.0 * (f[1] - f[2]),
+    ]
+}

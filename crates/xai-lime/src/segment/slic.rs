@@ -1,0 +1,402 @@
+//! SLIC: simple linear iterative clustering.
+//!
+//! Achanta, R., Shaji, A., Smith, K., Lucchi, A., Fua, P. and Süsstrunk, S., *SLIC superpixels
+//! compared to state-of-the-art superpixel methods*, TPAMI 34(11), 2012; with scikit-image's
+//! `skimage.segmentation.slic` semantics (0.19–0.26) for 2-D images without a mask.
+
+use ndarray::{Array2, ArrayView3, Axis};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::{check_at_least, check_image, check_rgb, color, gaussian, Segmenter};
+use crate::{Error, Result};
+
+/// SLIC superpixels, as `skimage.segmentation.slic` (2-D, RGB or any channel count, no mask).
+///
+/// The image is scaled to [0, 1] by its global minimum and maximum, converted to Lab
+/// (3 channels and `convert2lab` not `Some(false)`), optionally smoothed, and divided by
+/// `compactness`. Cluster centres start on a regular grid of about `n_segments` points (with
+/// colour 0) and k-means runs `max_num_iter` times, each centre searching a window of twice
+/// the grid step. The distance is `(Δy² + Δx²)/step² + Σ(colour difference)²`; SLIC-zero
+/// divides the colour part by each cluster's largest colour distance so far. Finally small
+/// or disconnected pieces are merged into a neighbour (`enforce_connectivity`). Labels start
+/// at `start_label` and are consecutive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Slic {
+    /// The approximate number of segments (grid points). At least 1.
+    pub n_segments: usize,
+    /// Balance of colour and space: larger gives more square segments. Positive.
+    pub compactness: f64,
+    /// The number of k-means iterations (scikit-image always runs them all). At least 1.
+    pub max_num_iter: usize,
+    /// σ of the Gaussian smoothing before segmenting; 0 for none.
+    pub sigma: f64,
+    /// Convert to Lab: `None` converts 3-channel images, `Some(true)` requires 3 channels,
+    /// `Some(false)` never converts.
+    pub convert2lab: Option<bool>,
+    /// Merge disconnected and small pieces into a neighbouring segment.
+    pub enforce_connectivity: bool,
+    /// Pieces smaller than this fraction of the mean segment size are merged.
+    pub min_size_factor: f64,
+    /// The largest segment a piece may grow to, as a fraction of the mean segment size.
+    pub max_size_factor: f64,
+    /// SLIC-zero (SLICO): adapt the colour weight per cluster.
+    pub slic_zero: bool,
+    /// The first label: 0 or 1.
+    pub start_label: i32,
+}
+
+impl Default for Slic {
+    fn default() -> Self {
+        Self {
+            n_segments: 100,
+            compactness: 10.0,
+            max_num_iter: 10,
+            sigma: 0.0,
+            convert2lab: None,
+            enforce_connectivity: true,
+            min_size_factor: 0.5,
+            max_size_factor: 3.0,
+            slic_zero: false,
+            start_label: 1,
+        }
+    }
+}
+
+impl Slic {
+    /// Checks the parameters.
+    pub fn validate(&self) -> Result<()> {
+        if self.n_segments == 0 {
+            return Err(Error::param("n_segments", "must be at least 1, got 0"));
+        }
+        if !self.compactness.is_finite() || self.compactness <= 0.0 {
+            return Err(Error::param(
+                "compactness",
+                format!("must be a finite number > 0, got {}", self.compactness),
+            ));
+        }
+        if self.max_num_iter == 0 {
+            return Err(Error::param("max_num_iter", "must be at least 1, got 0"));
+        }
+        check_at_least("sigma", self.sigma, 0.0)?;
+        check_at_least("min_size_factor", self.min_size_factor, 0.0)?;
+        if !self.max_size_factor.is_finite() || self.max_size_factor <= 0.0 {
+            return Err(Error::param(
+                "max_size_factor",
+                format!("must be a finite number > 0, got {}", self.max_size_factor),
+            ));
+        }
+        if !matches!(self.start_label, 0 | 1) {
+            return Err(Error::param(
+                "start_label",
+                format!("must be 0 or 1, got {}", self.start_label),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Segmenter for Slic {
+    fn name(&self) -> &'static str {
+        "slic"
+    }
+
+    fn segment(&self, image: ArrayView3<'_, f64>) -> Result<Array2<i32>> {
+        self.validate()?;
+        check_image(&image, "slic")?;
+        let (h, w, ch) = image.dim();
+        // Global min-max scaling, in place as scikit-image does (subtract, then divide).
+        let mut img = image.as_standard_layout().into_owned();
+        let (lo, hi) = img
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+                (a.min(v), b.max(v))
+            });
+        img.mapv_inplace(|v| v - lo);
+        if hi != lo {
+            let range = hi - lo;
+            img.mapv_inplace(|v| v / range);
+        }
+        let lab = match self.convert2lab {
+            Some(true) => {
+                check_rgb(&image, "slic")?;
+                true
+            }
+            None => ch == 3,
+            Some(false) => false,
+        };
+        if lab {
+            img = color::rgb2lab(img.view())?;
+        }
+        if self.sigma > 0.0 {
+            // scikit-image filters the (1, H, W, C) volume: the singleton z axis first.
+            gaussian::filter_singleton_axis(&mut img, self.sigma);
+            gaussian::filter_axis(&mut img, Axis(0), self.sigma);
+            gaussian::filter_axis(&mut img, Axis(1), self.sigma);
+        }
+        let ratio = 1.0 / self.compactness;
+        img.mapv_inplace(|v| v * ratio);
+        let data: Vec<f64> = img.iter().copied().collect();
+
+        // Grid of initial centres on the (1, H, W) volume.
+        let grid = regular_grid([1, h, w], self.n_segments);
+        let mut centres: Vec<f64> = Vec::new();
+        let nf = 3 + ch;
+        for y in (grid.start[1]..h).step_by(grid.step[1]) {
+            for x in (grid.start[2]..w).step_by(grid.step[2]) {
+                centres.extend([0.0, y as f64, x as f64]);
+                centres.extend(std::iter::repeat_n(0.0, ch));
+            }
+        }
+        let k = centres.len() / nf;
+        let step = grid.step.iter().copied().max().unwrap_or(1) as f64;
+        let spatial_weight = 1.0 / (step * step);
+        let win = regular_grid([1, h, w], k);
+        let (wy, wx) = (2.0 * win.step[1] as f64, 2.0 * win.step[2] as f64);
+
+        let labels = kmeans(
+            &data,
+            (h, w, ch),
+            &mut centres,
+            (wy, wx),
+            spatial_weight,
+            self.max_num_iter,
+            self.slic_zero,
+        );
+        let mut out: Vec<i32> = labels
+            .iter()
+            .map(|&l| if l < 0 { -1 } else { l + self.start_label })
+            .collect();
+        if self.enforce_connectivity {
+            let seg = (h * w) as f64 / k as f64;
+            let min_size = (self.min_size_factor * seg) as usize;
+            let max_size = ((self.max_size_factor * seg) as usize).max(1);
+            out = enforce_connectivity(&out, h, w, min_size, max_size, self.start_label);
+        }
+        Array2::from_shape_vec((h, w), out)
+            .map_err(|e| Error::Data(format!("slic: internal shape error: {e}")))
+    }
+}
+
+/// scikit-image's `regular_grid` for a 3-D shape: per axis the first index and the step.
+struct Grid {
+    start: [usize; 3],
+    step: [usize; 3],
+}
+
+fn regular_grid(shape: [usize; 3], n_points: usize) -> Grid {
+    let size: f64 = shape.iter().map(|&d| d as f64).product();
+    let n = n_points as f64;
+    if size <= n {
+        return Grid {
+            start: [0; 3],
+            step: [1; 3],
+        };
+    }
+    // Axes sorted by length (a stable order for equal lengths).
+    let mut order = [0usize, 1, 2];
+    order.sort_by_key(|&a| shape[a]);
+    let sorted: Vec<f64> = order.iter().map(|&a| shape[a] as f64).collect();
+    let mut steps = [(size / n).powf(1.0 / 3.0); 3];
+    if sorted.iter().zip(&steps).any(|(d, s)| d < s) {
+        for dim in 0..3 {
+            steps[dim] = sorted[dim];
+            let rest: f64 = sorted[dim + 1..].iter().product();
+            let remaining = 3 - dim - 1;
+            if remaining > 0 {
+                let s = (rest / n).powf(1.0 / remaining as f64);
+                for st in steps.iter_mut().skip(dim + 1) {
+                    *st = s;
+                }
+            }
+            if sorted.iter().zip(&steps).all(|(d, s)| d >= s) {
+                break;
+            }
+        }
+    }
+    let mut grid = Grid {
+        start: [0; 3],
+        step: [1; 3],
+    };
+    for (i, &axis) in order.iter().enumerate() {
+        grid.start[axis] = (steps[i] / 2.0).floor() as usize;
+        grid.step[axis] = (steps[i].round_ties_even() as usize).max(1);
+    }
+    grid
+}
+
+/// The k-means iterations; returns each pixel's cluster (−1 if never assigned).
+#[allow(clippy::too_many_arguments)]
+fn kmeans(
+    data: &[f64],
+    (h, w, ch): (usize, usize, usize),
+    centres: &mut [f64],
+    (wy, wx): (f64, f64),
+    spatial_weight: f64,
+    iters: usize,
+    slic_zero: bool,
+) -> Vec<i32> {
+    let nf = 3 + ch;
+    let k = centres.len() / nf;
+    let mut nearest = vec![-1i32; h * w];
+    let mut max_color = vec![1.0f64; k];
+    let mut dist = vec![f64::MAX; h * w];
+    for _ in 0..iters {
+        dist.fill(f64::MAX);
+        // Assignment. Clusters are visited in order, so each pixel sees them in the same
+        // order as scikit-image; rows are independent and run in parallel.
+        let boxes: Vec<Option<(usize, usize, usize, usize)>> = (0..k)
+            .map(|c| {
+                let cy = centres[c * nf + 1];
+                let cx = centres[c * nf + 2];
+                if cy.is_nan() || cx.is_nan() {
+                    return None;
+                }
+                let y0 = (cy - wy).max(0.0) as usize;
+                let y1 = (cy + wy + 1.0).min(h as f64) as usize;
+                let x0 = (cx - wx).max(0.0) as usize;
+                let x1 = (cx + wx + 1.0).min(w as f64) as usize;
+                Some((y0, y1, x0, x1))
+            })
+            .collect();
+        let centres_ro: &[f64] = centres;
+        nearest
+            .par_chunks_mut(w)
+            .zip(dist.par_chunks_mut(w))
+            .enumerate()
+            .for_each(|(y, (near_row, dist_row))| {
+                for (c, b) in boxes.iter().enumerate() {
+                    let Some((y0, y1, x0, x1)) = *b else { continue };
+                    if y < y0 || y >= y1 {
+                        continue;
+                    }
+                    let cen = &centres_ro[c * nf..(c + 1) * nf];
+                    let (cz, cy, cx) = (cen[0], cen[1], cen[2]);
+                    let dz = cz * cz; // z = 0
+                    let ty = cy - y as f64;
+                    let dy = ty * ty;
+                    for x in x0..x1 {
+                        let tx = cx - x as f64;
+                        let dx = tx * tx;
+                        let mut d = (dz + dy + dx) * spatial_weight;
+                        let p = &data[(y * w + x) * ch..(y * w + x + 1) * ch];
+                        let mut dc = 0.0;
+                        for (v, m) in p.iter().zip(&cen[3..]) {
+                            let t = v - m;
+                            dc += t * t;
+                        }
+                        if slic_zero {
+                            dc /= max_color[c];
+                        }
+                        d += dc;
+                        if dist_row[x] > d {
+                            near_row[x] = c as i32;
+                            dist_row[x] = d;
+                        }
+                    }
+                }
+            });
+        // Update: means of position and colour, summed in raster order.
+        let mut count = vec![0usize; k];
+        centres.fill(0.0);
+        for y in 0..h {
+            for x in 0..w {
+                let l = nearest[y * w + x];
+                if l < 0 {
+                    continue;
+                }
+                let c = l as usize;
+                count[c] += 1;
+                let cen = &mut centres[c * nf..(c + 1) * nf];
+                cen[1] += y as f64;
+                cen[2] += x as f64;
+                let p = &data[(y * w + x) * ch..(y * w + x + 1) * ch];
+                for (m, v) in cen[3..].iter_mut().zip(p) {
+                    *m += v;
+                }
+            }
+        }
+        for c in 0..k {
+            let n = count[c] as f64;
+            for v in &mut centres[c * nf..(c + 1) * nf] {
+                *v /= n; // 0/0 = NaN: an empty cluster never wins again
+            }
+        }
+        if slic_zero {
+            for (i, &l) in nearest.iter().enumerate() {
+                if l < 0 {
+                    continue;
+                }
+                let c = l as usize;
+                let cen = &centres[c * nf..(c + 1) * nf];
+                let p = &data[i * ch..(i + 1) * ch];
+                let mut dc = 0.0;
+                for (v, m) in p.iter().zip(&cen[3..]) {
+                    let t = v - m;
+                    dc += t * t;
+                }
+                if max_color[c] < dc {
+                    max_color[c] = dc;
+                }
+            }
+        }
+    }
+    nearest
+}
+
+/// scikit-image's `_enforce_label_connectivity_cython` for a 2-D label map.
+fn enforce_connectivity(
+    labels: &[i32],
+    h: usize,
+    w: usize,
+    min_size: usize,
+    max_size: usize,
+    start_label: i32,
+) -> Vec<i32> {
+    let mut out = vec![-1i32; h * w];
+    let mut next = start_label;
+    let mut queue: Vec<usize> = Vec::with_capacity(max_size);
+    for start in 0..h * w {
+        if out[start] >= 0 {
+            continue;
+        }
+        let mut adjacent = next;
+        let label = labels[start];
+        out[start] = next;
+        queue.clear();
+        queue.push(start);
+        let mut visited = 0;
+        while visited < queue.len() && queue.len() < max_size {
+            let p = queue[visited];
+            let (y, x) = (p / w, p % w);
+            // +x, −x, +y, −y
+            let neighbours = [
+                (x + 1 < w).then(|| p + 1),
+                (x > 0).then(|| p - 1),
+                (y + 1 < h).then(|| p + w),
+                (y > 0).then(|| p - w),
+            ];
+            for q in neighbours.into_iter().flatten() {
+                if labels[q] == label && out[q] == -1 {
+                    out[q] = next;
+                    queue.push(q);
+                    if queue.len() >= max_size {
+                        break;
+                    }
+                } else if out[q] >= 0 && out[q] != next {
+                    adjacent = out[q];
+                }
+            }
+            visited += 1;
+        }
+        if queue.len() < min_size {
+            for &q in &queue {
+                out[q] = adjacent;
+            }
+        } else {
+            next += 1;
+        }
+    }
+    out
+}
