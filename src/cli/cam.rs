@@ -61,7 +61,7 @@ fn cam_err(e: xai::cam::Error) -> CliError {
 }
 
 /// Parses `i/n` with `0 ≤ i < n`.
-fn parse_shard(s: &str) -> CliResult<(usize, usize)> {
+pub(super) fn parse_shard(s: &str) -> CliResult<(usize, usize)> {
     let bad = || {
         CliError::Msg(format!(
             "invalid --shard `{s}`: expected i/n with 0 <= i < n, e.g. 0/4"
@@ -120,13 +120,16 @@ fn load(path: &Path, spec: &InputSpec, device: &Device) -> CliResult<(Tensor, im
     }
 }
 
-fn save_png(path: &Path, save: impl FnOnce(&Path) -> image::ImageResult<()>) -> CliResult<()> {
+pub(super) fn save_png(
+    path: &Path,
+    save: impl FnOnce(&Path) -> image::ImageResult<()>,
+) -> CliResult<()> {
     write_atomic(path, |tmp| {
         save(tmp).map_err(|e| CliError::Msg(format!("{}: {e}", path.display())))
     })
 }
 
-fn progress_bar(hidden: bool) -> indicatif::ProgressBar {
+pub(super) fn progress_bar(hidden: bool) -> indicatif::ProgressBar {
     if hidden {
         return indicatif::ProgressBar::hidden();
     }

@@ -7,7 +7,9 @@ use xai::models::candle_core::Device;
 
 mod cam;
 mod classify;
+mod lime;
 mod preprocess;
+mod segment_params;
 mod testworld;
 
 /// Explainability for vision models: classify, explain (CAM, LIME), dissect and compare.
@@ -28,6 +30,11 @@ enum Command {
     Cam(cam::CamArgs),
     /// Print the top classes of a model for an image (or a folder of images).
     Classify(classify::ClassifyArgs),
+    /// LIME explanations of images: superpixel weights (.json), masks (.npy) and pictures.
+    Lime(Box<lime::LimeArgs>),
+    /// Search LIME's settings for the masks that best match reference masks (mean IoU); writes
+    /// the best parameters as JSON and as a Python pickle.
+    LimeSearch(lime::LimeSearchArgs),
     /// Write the preprocessed model input of an image as a (3, H, W) float32 `.npy`.
     Preprocess(preprocess::PreprocessArgs),
     /// The procedural test world: generate scenes, train and evaluate its two models.
@@ -175,6 +182,8 @@ pub(crate) fn run(cli: Cli) -> CliResult<()> {
     match cli.command {
         Command::Cam(a) => cam::run(a),
         Command::Classify(a) => classify::run(a),
+        Command::Lime(a) => lime::run(*a),
+        Command::LimeSearch(a) => lime::run_search(a),
         Command::Preprocess(a) => preprocess::run(a),
         Command::Testworld(a) => testworld::run(a),
     }

@@ -18,7 +18,9 @@ mod error;
 pub mod explain;
 pub mod pickle;
 pub mod random;
+pub mod render;
 pub mod ridge;
+pub mod search;
 pub mod segment;
 pub mod selection;
 

@@ -134,8 +134,8 @@ mod tests {
     #[test]
     fn big_integers_use_long1() {
         let bytes = to_pickle(&serde_json::json!(1u64 << 40)).unwrap();
-        assert_eq!(&bytes[2..9], &[LONG1, 6, 0, 0, 0, 0, 0, 1]);
+        assert_eq!(&bytes[2..10], &[LONG1, 6, 0, 0, 0, 0, 0, 1]);
         let bytes = to_pickle(&serde_json::json!(-(1i64 << 40))).unwrap();
-        assert_eq!(&bytes[2..9], &[LONG1, 6, 0, 0, 0, 0, 0, 0xff]);
+        assert_eq!(&bytes[2..10], &[LONG1, 6, 0, 0, 0, 0, 0, 0xff]);
     }
 }
