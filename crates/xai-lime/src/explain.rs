@@ -16,8 +16,10 @@ use crate::selection::{select_features, FeatureSelection};
 use crate::{Classifier, Error, Result};
 
 /// What a hidden superpixel is replaced with.
+///
+/// Written and read as text: `"mean"`, or `"r,g,b"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(try_from = "String", into = "String")]
 pub enum HideColor {
     /// Each superpixel's own mean colour, per channel, truncated to 8 bits (lime's default,
     /// `hide_color=None`).
@@ -56,6 +58,19 @@ impl std::str::FromStr for HideColor {
                 format!("`{s}` is not `mean`, a value 0-255, or R,G,B"),
             )),
         }
+    }
+}
+
+impl TryFrom<String> for HideColor {
+    type Error = Error;
+    fn try_from(s: String) -> Result<Self> {
+        s.parse()
+    }
+}
+
+impl From<HideColor> for String {
+    fn from(h: HideColor) -> Self {
+        h.to_string()
     }
 }
 
