@@ -32,7 +32,8 @@ struct BenchmarkArgs {
     /// Methods to score, comma-separated: `center` (a centred Gaussian, the baseline any
     /// method must beat), `input-gradient` (|∂ logit / ∂ input|), any CAM method name
     /// (`gradcam`, `gradcam++`, `xgradcam`, `hirescam`, `layercam`, `eigencam`,
-    /// `eigengradcam`, `ablationcam`, `scorecam`; on `layer4`), or `all`.
+    /// `eigengradcam`, `ablationcam`, `scorecam`; on `layer4`), `lime` (quickshift
+    /// superpixels, hidden in black, each pixel scored by its superpixel's weight), or `all`.
     #[arg(long, value_delimiter = ',', default_value = "all")]
     methods: Vec<String>,
     /// Number of held-out scenes.
@@ -44,6 +45,9 @@ struct BenchmarkArgs {
     /// Target layer of the CAM methods (default: the model's last spatial stage, `layer4`).
     #[arg(long, value_name = "NAME")]
     layer: Option<String>,
+    /// Perturbed samples of each LIME explanation.
+    #[arg(long, default_value_t = 1000)]
+    lime_samples: usize,
     /// Also write the table as JSON to this file.
     #[arg(long, value_name = "FILE.json")]
     json: Option<PathBuf>,
@@ -341,6 +345,7 @@ fn benchmark(a: BenchmarkArgs) -> CliResult<()> {
             "all" => {
                 names.extend(["center", "input-gradient"].map(String::from));
                 names.extend(xai::cam::Method::names().into_iter().map(String::from));
+                names.push("lime".into());
             }
             other => names.push(other.to_string()),
         }
@@ -350,10 +355,11 @@ fn benchmark(a: BenchmarkArgs) -> CliResult<()> {
         .map(|m| match m.as_str() {
             "center" => Ok(Box::new(CenterBaseline) as Box<dyn Explainer>),
             "input-gradient" => Ok(Box::new(InputGradient) as Box<dyn Explainer>),
+            "lime" => Ok(Box::new(LimeExplainer { num_samples: a.lime_samples }) as Box<dyn Explainer>),
             other => match other.parse::<xai::cam::Method>() {
                 Ok(method) => Ok(Box::new(CamExplainer(method, a.layer.clone())) as Box<dyn Explainer>),
                 Err(_) => Err(CliError::Msg(format!(
-                    "unknown method `{other}` for --methods; known: all, center, input-gradient, {}",
+                    "unknown method `{other}` for --methods; known: all, center, input-gradient, lime, {}",
                     xai::cam::Method::names().join(", ")
                 ))),
             },
@@ -423,6 +429,60 @@ impl xai::testworld::benchmark::Explainer for CamExplainer {
             .map_err(fail)?
             .normalise();
         let (_, h, w) = map.dim();
+        Ok((h, w, map.iter().copied().collect()))
+    }
+}
+
+/// LIME as a benchmark explainer: lime's defaults (quickshift 4/200/0.2, kernel width 0.25)
+/// with hidden superpixels black (lime's tutorial), seed 0; each pixel gets its superpixel's
+/// weight for the class.
+struct LimeExplainer {
+    num_samples: usize,
+}
+
+impl xai::testworld::benchmark::Explainer for LimeExplainer {
+    fn name(&self) -> String {
+        format!("lime ({} samples)", self.num_samples)
+    }
+
+    fn explain(
+        &self,
+        model: &dyn xai::models::Backbone,
+        input: &xai::models::candle_core::Tensor,
+        class: usize,
+    ) -> Result<(usize, usize, Vec<f32>), xai::testworld::TestWorldError> {
+        use xai::lime::Segmenter;
+        let fail = |e: xai::lime::Error| xai::testworld::TestWorldError::Parameter {
+            name: "lime",
+            reason: e.to_string(),
+        };
+        // The harness hands over the normalised tensor; LIME perturbs the 8-bit picture.
+        let spec = model.input_spec();
+        let (_, h, w) = input.dims3()?;
+        let data = input.flatten_all()?.to_vec1::<f32>()?;
+        let picture = image::RgbImage::from_fn(w as u32, h as u32, |x, y| {
+            let i = y as usize * w + x as usize;
+            image::Rgb([0, 1, 2].map(|c| {
+                let v = data[c * h * w + i] * spec.std[c] + spec.mean[c];
+                (v.clamp(0.0, 1.0) * 255.0).round() as u8
+            }))
+        });
+        let segments = xai::lime::Quickshift::default()
+            .segment(xai::lime::image_to_float(&picture).view())
+            .map_err(fail)?;
+        let explainer = xai::lime::LimeImageExplainer::new(xai::lime::LimeConfig {
+            num_samples: self.num_samples,
+            batch_size: 64,
+            hide_color: xai::lime::HideColor::Rgb([0, 0, 0]),
+            labels: xai::lime::LabelChoice::Labels(vec![class]),
+            ..Default::default()
+        })
+        .map_err(fail)?;
+        let mut classifier = xai::lime::BackboneClassifier::new(model);
+        let exp = explainer
+            .explain(&picture, segments, &mut classifier)
+            .map_err(fail)?;
+        let map = xai::lime::render::weight_map(&exp, class).map_err(fail)?;
         Ok((h, w, map.iter().copied().collect()))
     }
 }
