@@ -8,6 +8,7 @@ use xai::models::candle_core::Device;
 mod cam;
 mod classify;
 mod preprocess;
+mod segment;
 mod testworld;
 
 /// Explainability for vision models: classify, explain (CAM, LIME), dissect and compare.
@@ -30,6 +31,9 @@ enum Command {
     Classify(classify::ClassifyArgs),
     /// Write the preprocessed model input of an image as a (3, H, W) float32 `.npy`.
     Preprocess(preprocess::PreprocessArgs),
+    /// Superpixels of an image (quickshift, SLIC, felzenszwalb) as an H×W int32 `.npy`, with
+    /// scikit-image's semantics; optionally the boundaries as a PNG.
+    Segment(segment::SegmentArgs),
     /// The procedural test world: generate scenes, train and evaluate its two models.
     Testworld(testworld::TestWorldArgs),
 }
@@ -176,6 +180,7 @@ pub(crate) fn run(cli: Cli) -> CliResult<()> {
         Command::Cam(a) => cam::run(a),
         Command::Classify(a) => classify::run(a),
         Command::Preprocess(a) => preprocess::run(a),
+        Command::Segment(a) => segment::run(a),
         Command::Testworld(a) => testworld::run(a),
     }
 }
