@@ -161,7 +161,7 @@ fn radix_argsort(keys: &[f64]) -> Vec<u32> {
         for &b in &bits {
             count[((b >> shift) & 0xff) as usize + 1] += 1;
         }
-        if count.iter().any(|&c| c == keys.len()) {
+        if count.contains(&keys.len()) {
             continue;
         }
         for i in 1..257 {
