@@ -107,11 +107,7 @@ impl Segmenter for Felzenszwalb {
             }
         }
         // Stable order by weight (weights are non-negative, so their bits sort as numbers).
-        let order = radix_argsort(&cost);
-        let edges: Vec<(f64, u32, u32)> = order
-            .iter()
-            .map(|&e| (cost[e as usize], first[e as usize], second[e as usize]))
-            .collect();
+        let edges = radix_sort_edges(&cost, &first, &second);
 
         let n = h * w;
         let scale = self.scale / 255.0;
@@ -119,6 +115,7 @@ impl Segmenter for Felzenszwalb {
         let mut size = vec![1usize; n];
         let mut internal = vec![0.0f64; n];
         for &(c, a, b) in &edges {
+            let c = f64::from_bits(c);
             let s0 = forest.find(a as usize);
             let s1 = forest.find(b as usize);
             if s0 == s1 {
@@ -149,32 +146,44 @@ impl Segmenter for Felzenszwalb {
     }
 }
 
-/// A stable argsort of non-negative finite numbers: LSD radix sort on their bit patterns,
-/// 8 bits per pass, skipping the passes where every key has the same byte.
-fn radix_argsort(keys: &[f64]) -> Vec<u32> {
-    let bits: Vec<u64> = keys.iter().map(|k| k.to_bits()).collect();
-    let mut order: Vec<u32> = (0..keys.len() as u32).collect();
-    let mut next = vec![0u32; keys.len()];
-    for pass in 0..8 {
-        let shift = pass * 8;
-        let mut count = [0usize; 257];
-        for &b in &bits {
-            count[((b >> shift) & 0xff) as usize + 1] += 1;
+/// The edges `(weight bits, first, second)` stably sorted by weight: LSD radix sort on the bit
+/// patterns of the (non-negative, finite) weights, 8 bits per pass, skipping the passes where
+/// every key has the same byte. Edges travel whole, so every pass reads sequentially.
+fn radix_sort_edges(cost: &[f64], first: &[u32], second: &[u32]) -> Vec<(u64, u32, u32)> {
+    let n = cost.len();
+    let mut items: Vec<(u64, u32, u32)> = cost
+        .iter()
+        .zip(first)
+        .zip(second)
+        .map(|((c, &a), &b)| (c.to_bits(), a, b))
+        .collect();
+    let mut next = vec![(0u64, 0u32, 0u32); n];
+    // All histograms in one read.
+    let mut counts = vec![[0usize; 256]; 8];
+    for &(b, _, _) in &items {
+        for (pass, count) in counts.iter_mut().enumerate() {
+            count[((b >> (pass * 8)) & 0xff) as usize] += 1;
         }
-        if count.contains(&keys.len()) {
+    }
+    for (pass, count) in counts.iter().enumerate() {
+        if count.contains(&n) {
             continue;
         }
-        for i in 1..257 {
-            count[i] += count[i - 1];
+        let shift = pass * 8;
+        let mut start = [0usize; 256];
+        let mut sum = 0;
+        for (s, &c) in start.iter_mut().zip(count) {
+            *s = sum;
+            sum += c;
         }
-        for &e in &order {
-            let d = ((bits[e as usize] >> shift) & 0xff) as usize;
-            next[count[d]] = e;
-            count[d] += 1;
+        for &item in &items {
+            let d = ((item.0 >> shift) & 0xff) as usize;
+            next[start[d]] = item;
+            start[d] += 1;
         }
-        std::mem::swap(&mut order, &mut next);
+        std::mem::swap(&mut items, &mut next);
     }
-    order
+    items
 }
 
 /// Union–find whose root is always the smallest index of its set.
