@@ -205,8 +205,8 @@ impl<const C: usize> Core<C> {
     }
 
     /// The densities, straight from the definition: each pixel sums its window in raster
-    /// order. Kept as the reference for [`Core::densities`] in the tests.
-    #[cfg(test)]
+    /// order with the C library's `exp`. The reference for [`Core::densities`] in the tests,
+    /// and the fallback when its ring of kernel terms would not fit in memory.
     fn densities_direct(&self, noise: &[f64]) -> Vec<f64> {
         let (h, w, k) = (self.h, self.w, self.k);
         let mut dens = noise.to_vec();
@@ -225,6 +225,17 @@ impl<const C: usize> Core<C> {
             }
         });
         dens
+    }
+
+    /// The size of [`Core::densities`]' ring of kernel terms, in bytes (saturating).
+    fn ring_bytes(&self) -> usize {
+        let k = self.k.min(self.h.max(self.w));
+        let slots = (2 * k + 1).saturating_mul(k).saturating_add(k + 1);
+        (k + 1)
+            .min(self.h)
+            .saturating_mul(slots)
+            .saturating_mul(self.w)
+            .saturating_mul(8)
     }
 
     /// The densities with half the `exp` calls, `exp` applied in place to slices of arguments:
@@ -476,7 +487,11 @@ impl<const C: usize> Core<C> {
     /// the 1e-5 noise. The labels are therefore the same as with the C library's `exp`.
     fn run(&self, noise: &[f64], max_dist: f64) -> Vec<usize> {
         let (h, w) = (self.h, self.w);
-        let dens = self.densities(noise, exp_fast);
+        let dens = if self.ring_bytes() <= RING_BYTES_MAX {
+            self.densities(noise, exp_fast)
+        } else {
+            self.densities_direct(noise)
+        };
         let terms = ((2 * self.k + 1).pow(2) + 1) as f64;
         let rel = EXP_FAST_REL_ERR + 2.2 * terms * f64::EPSILON / 2.0;
         let bound: Vec<f64> = dens
@@ -586,6 +601,10 @@ impl<'a> CoreDyn<'a> {
         flatten(parent)
     }
 }
+
+/// The largest ring of kernel terms [`Core::densities`] may allocate; wider windows or images
+/// use [`Core::densities_direct`] (same labels, slower).
+const RING_BYTES_MAX: usize = 512 << 20;
 
 /// `exp` of the C library, in place: what scikit-image calls.
 #[cfg_attr(not(test), allow(dead_code))]
