@@ -25,8 +25,11 @@ pub(crate) struct LimeArgs {
     /// that size.
     #[arg(long, value_name = "IMG|DIR")]
     image: PathBuf,
+    /// Superpixel method: quickshift (LIME's default), slic or felzenszwalb.
+    #[arg(long, default_value = "quickshift", value_name = "NAME")]
+    segmenter: String,
     #[command(flatten)]
-    segmenter: SegmentParams,
+    segment_params: SegmentParams,
     /// Perturbed samples per image (lime's num_samples).
     #[arg(long, default_value_t = 1000)]
     num_samples: usize,
@@ -165,7 +168,9 @@ pub(crate) fn run(args: LimeArgs) -> CliResult<()> {
     let shard = args.shard.as_deref().map(parse_shard).transpose()?;
     let hide_color: HideColor = args.hide_color.parse().map_err(lime_err)?;
     let feature_selection: FeatureSelection = args.feature_selection.parse().map_err(lime_err)?;
-    let segmenter = args.segmenter.method(Some(u64::from(args.seed)))?;
+    let segmenter =
+        args.segment_params
+            .method(&args.segmenter, "--segmenter", Some(u64::from(args.seed)))?;
     let config = LimeConfig {
         num_samples: args.num_samples,
         batch_size: args.batch_size,
@@ -231,7 +236,7 @@ pub(crate) fn run(args: LimeArgs) -> CliResult<()> {
         write_npy(&args.out.join(format!("{stem}.lime_mask.npy")), &mask)?;
         let map = render::weight_map(&exp, label).map_err(lime_err)?;
         write_npy(&args.out.join(format!("{stem}.lime_map.npy")), &map)?;
-        let json = explanation_json(&exp, model, segmenter.as_ref());
+        let json = explanation_json(&exp, model, &segmenter);
         let json_path = args.out.join(format!("{stem}.lime.json"));
         let text = serde_json::to_string_pretty(&json).map_err(|e| CliError::Msg(e.to_string()))?;
         write_atomic(&json_path, |tmp| {

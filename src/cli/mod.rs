@@ -9,6 +9,7 @@ mod cam;
 mod classify;
 mod lime;
 mod preprocess;
+mod segment;
 mod segment_params;
 mod testworld;
 
@@ -37,6 +38,9 @@ enum Command {
     LimeSearch(lime::LimeSearchArgs),
     /// Write the preprocessed model input of an image as a (3, H, W) float32 `.npy`.
     Preprocess(preprocess::PreprocessArgs),
+    /// Superpixels of an image (quickshift, SLIC, felzenszwalb) as an H×W int32 `.npy`, with
+    /// scikit-image's semantics; optionally the boundaries as a PNG.
+    Segment(segment::SegmentArgs),
     /// The procedural test world: generate scenes, train and evaluate its two models.
     Testworld(testworld::TestWorldArgs),
 }
@@ -185,6 +189,7 @@ pub(crate) fn run(cli: Cli) -> CliResult<()> {
         Command::Lime(a) => lime::run(*a),
         Command::LimeSearch(a) => lime::run_search(a),
         Command::Preprocess(a) => preprocess::run(a),
+        Command::Segment(a) => segment::run(a),
         Command::Testworld(a) => testworld::run(a),
     }
 }

@@ -1,77 +1,101 @@
-//! Segmenter choice and parameters as command-line flags, shared by the commands that
-//! segment images.
+//! The parameters of the segmenters as command-line flags, shared by `xai segment` (which
+//! names the method with `--method`) and `xai lime` (`--segmenter`).
 
 use clap::Args;
 use xai::lime::{Felzenszwalb, Quickshift, SegmentMethod, Slic};
 
 use super::{CliError, CliResult};
 
-/// `--segmenter NAME` and the parameters of each method; unset parameters take the method's
-/// defaults (LIME's for quickshift: 4/200/0.2; scikit-image's for slic and felzenszwalb).
+/// Each method's parameters; unset ones take the method's defaults (LIME's for quickshift:
+/// 4/200/0.2; scikit-image's for slic and felzenszwalb). A flag of another method is an error.
 #[derive(Debug, Args, Clone)]
 pub(crate) struct SegmentParams {
-    /// Superpixel method: quickshift, slic or felzenszwalb.
-    #[arg(long, default_value = "quickshift", value_name = "NAME")]
-    pub(crate) segmenter: String,
-    /// quickshift: width of the density kernel (default 4).
+    /// quickshift: width of the density kernel [default: 4, LIME's].
+    #[arg(long, help_heading = "quickshift")]
+    kernel_size: Option<f64>,
+    /// quickshift: links longer than this are cut [default: 200, LIME's].
+    #[arg(long, help_heading = "quickshift")]
+    max_dist: Option<f64>,
+    /// quickshift: weight of colour against position [default: 0.2, LIME's].
+    #[arg(long, help_heading = "quickshift")]
+    ratio: Option<f64>,
+
+    /// σ of the Gaussian pre-smoothing [default: 0 for quickshift and slic, 0.8 for
+    /// felzenszwalb].
     #[arg(long)]
-    pub(crate) kernel_size: Option<f64>,
-    /// quickshift: links longer than this are cut (default 200).
-    #[arg(long)]
-    pub(crate) max_dist: Option<f64>,
-    /// quickshift: colour weight against position (default 0.2).
-    #[arg(long)]
-    pub(crate) ratio: Option<f64>,
-    /// Gaussian smoothing σ before segmenting (defaults: quickshift 0, slic 0,
-    /// felzenszwalb 0.8).
-    #[arg(long)]
-    pub(crate) sigma: Option<f64>,
-    /// slic: approximate number of segments (default 100).
-    #[arg(long)]
-    pub(crate) n_segments: Option<usize>,
-    /// slic: colour against space balance (default 10).
-    #[arg(long)]
-    pub(crate) compactness: Option<f64>,
-    /// slic: k-means iterations (default 10).
-    #[arg(long)]
-    pub(crate) max_num_iter: Option<usize>,
-    /// slic: first label (default 1).
-    #[arg(long)]
-    pub(crate) start_label: Option<i32>,
-    /// slic: keep disconnected segments.
-    #[arg(long)]
-    pub(crate) no_enforce_connectivity: bool,
-    /// felzenszwalb: higher means larger segments (default 1).
-    #[arg(long)]
-    pub(crate) scale: Option<f64>,
-    /// felzenszwalb: minimum segment size in pixels (default 20).
-    #[arg(long)]
-    pub(crate) min_size: Option<usize>,
+    sigma: Option<f64>,
+
+    /// slic: approximate number of segments [default: 100].
+    #[arg(long, help_heading = "slic")]
+    n_segments: Option<usize>,
+    /// slic: balance of colour and space; larger is squarer [default: 10].
+    #[arg(long, help_heading = "slic")]
+    compactness: Option<f64>,
+    /// slic: k-means iterations [default: 10].
+    #[arg(long, help_heading = "slic")]
+    max_num_iter: Option<usize>,
+    /// slic: the first label, 0 or 1 [default: 1].
+    #[arg(long, help_heading = "slic")]
+    start_label: Option<i32>,
+    /// slic: keep disconnected and tiny pieces as they are.
+    #[arg(long, help_heading = "slic")]
+    no_enforce_connectivity: bool,
+    /// slic: SLIC-zero, an adaptive colour weight per segment.
+    #[arg(long, help_heading = "slic")]
+    slic_zero: bool,
+
+    /// felzenszwalb: observation scale; larger gives larger segments [default: 1].
+    #[arg(long, help_heading = "felzenszwalb")]
+    scale: Option<f64>,
+    /// felzenszwalb: minimum segment size in pixels [default: 20].
+    #[arg(long, help_heading = "felzenszwalb")]
+    min_size: Option<usize>,
 }
 
 impl SegmentParams {
-    /// The segmenter these flags describe; `seed` seeds quickshift's tie-breaking noise.
-    pub(crate) fn method(&self, seed: Option<u64>) -> CliResult<Box<SegmentMethod>> {
-        let name = self.segmenter.trim().to_ascii_lowercase();
-        let used = |flags: &[(&str, bool)]| -> CliResult<()> {
-            if let Some((flag, _)) = flags.iter().find(|(_, set)| *set) {
+    /// The segmenter `name` (quickshift, slic, felzenszwalb; chosen with the flag `choice`)
+    /// with these parameters; `seed` seeds quickshift's tie-breaking noise.
+    pub(crate) fn method(
+        &self,
+        name: &str,
+        choice: &str,
+        seed: Option<u64>,
+    ) -> CliResult<SegmentMethod> {
+        let name = name.trim().to_ascii_lowercase();
+        let quickshift_flags = [
+            ("--kernel-size", self.kernel_size.is_some()),
+            ("--max-dist", self.max_dist.is_some()),
+            ("--ratio", self.ratio.is_some()),
+        ];
+        let slic_flags = [
+            ("--n-segments", self.n_segments.is_some()),
+            ("--compactness", self.compactness.is_some()),
+            ("--max-num-iter", self.max_num_iter.is_some()),
+            ("--start-label", self.start_label.is_some()),
+            ("--no-enforce-connectivity", self.no_enforce_connectivity),
+            ("--slic-zero", self.slic_zero),
+        ];
+        let felzenszwalb_flags = [
+            ("--scale", self.scale.is_some()),
+            ("--min-size", self.min_size.is_some()),
+        ];
+        let foreign: Vec<(&str, bool)> = match name.as_str() {
+            "quickshift" => slic_flags.iter().chain(&felzenszwalb_flags).copied().collect(),
+            "slic" => quickshift_flags.iter().chain(&felzenszwalb_flags).copied().collect(),
+            "felzenszwalb" => quickshift_flags.iter().chain(&slic_flags).copied().collect(),
+            other => {
                 return Err(CliError::Msg(format!(
-                    "--{flag} does not apply to --segmenter {name}"
-                )));
+                    "unknown segmenter `{other}` for {choice}; expected quickshift, slic or felzenszwalb"
+                )))
             }
-            Ok(())
         };
+        if let Some((flag, _)) = foreign.iter().find(|(_, set)| *set) {
+            return Err(CliError::Msg(format!(
+                "{flag} does not apply to {choice} {name}"
+            )));
+        }
         let method = match name.as_str() {
             "quickshift" => {
-                used(&[
-                    ("n-segments", self.n_segments.is_some()),
-                    ("compactness", self.compactness.is_some()),
-                    ("max-num-iter", self.max_num_iter.is_some()),
-                    ("start-label", self.start_label.is_some()),
-                    ("no-enforce-connectivity", self.no_enforce_connectivity),
-                    ("scale", self.scale.is_some()),
-                    ("min-size", self.min_size.is_some()),
-                ])?;
                 let d = Quickshift::default();
                 SegmentMethod::Quickshift(Quickshift {
                     kernel_size: self.kernel_size.unwrap_or(d.kernel_size),
@@ -83,13 +107,6 @@ impl SegmentParams {
                 })
             }
             "slic" => {
-                used(&[
-                    ("kernel-size", self.kernel_size.is_some()),
-                    ("max-dist", self.max_dist.is_some()),
-                    ("ratio", self.ratio.is_some()),
-                    ("scale", self.scale.is_some()),
-                    ("min-size", self.min_size.is_some()),
-                ])?;
                 let d = Slic::default();
                 SegmentMethod::Slic(Slic {
                     n_segments: self.n_segments.unwrap_or(d.n_segments),
@@ -98,20 +115,11 @@ impl SegmentParams {
                     sigma: self.sigma.unwrap_or(d.sigma),
                     start_label: self.start_label.unwrap_or(d.start_label),
                     enforce_connectivity: !self.no_enforce_connectivity,
+                    slic_zero: self.slic_zero,
                     ..d
                 })
             }
-            "felzenszwalb" => {
-                used(&[
-                    ("kernel-size", self.kernel_size.is_some()),
-                    ("max-dist", self.max_dist.is_some()),
-                    ("ratio", self.ratio.is_some()),
-                    ("n-segments", self.n_segments.is_some()),
-                    ("compactness", self.compactness.is_some()),
-                    ("max-num-iter", self.max_num_iter.is_some()),
-                    ("start-label", self.start_label.is_some()),
-                    ("no-enforce-connectivity", self.no_enforce_connectivity),
-                ])?;
+            _ => {
                 let d = Felzenszwalb::default();
                 SegmentMethod::Felzenszwalb(Felzenszwalb {
                     scale: self.scale.unwrap_or(d.scale),
@@ -119,15 +127,10 @@ impl SegmentParams {
                     min_size: self.min_size.unwrap_or(d.min_size),
                 })
             }
-            other => {
-                return Err(CliError::Msg(format!(
-                    "unknown segmenter `{other}`; expected quickshift, slic or felzenszwalb"
-                )))
-            }
         };
         method
             .validate()
             .map_err(|e| CliError::Msg(e.to_string()))?;
-        Ok(Box::new(method))
+        Ok(method)
     }
 }

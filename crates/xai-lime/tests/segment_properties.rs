@@ -280,3 +280,18 @@ fn a_flat_image_is_one_segment() {
     let q = Quickshift::default().segment(img.view()).unwrap();
     assert_dense(&q, 0, "flat quickshift");
 }
+
+#[test]
+fn a_huge_kernel_does_not_exhaust_memory() {
+    // Windows larger than the image are capped; a 1×1000 strip with a window of its whole
+    // width would need a 16 GB ring of kernel terms, so the direct computation takes over.
+    let huge = Quickshift {
+        kernel_size: 1e12,
+        ..Quickshift::default()
+    };
+    for (h, w) in [(20, 30), (1, 1000)] {
+        let labels = huge.segment(image(h, w, 4).view()).unwrap();
+        assert_eq!(labels.dim(), (h, w));
+        assert_dense(&labels, 0, "huge kernel");
+    }
+}

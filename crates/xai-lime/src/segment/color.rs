@@ -7,8 +7,10 @@
 //! clipping: values outside [0, 1] go through the same formulas.
 //!
 //! The matrix product is evaluated as `fma(b, m₂, fma(g, m₁, r·m₀))`, the order OpenBLAS's
-//! `dgemm` uses on x86-64 CPUs with FMA (which NumPy's `@` calls), so the results are
-//! bit-identical there; other BLAS builds can differ in the last bit.
+//! `dgemm` uses on x86-64 CPUs with FMA (which NumPy's `@` calls). The results agree with
+//! scikit-image's within 1e-12 (measured 2.2e-13 on values up to 100): the cube root Rust
+//! links can differ from the C library's in the last bit, and other BLAS builds may sum in
+//! another order.
 //!
 //! ```
 //! use ndarray::array;
@@ -21,7 +23,8 @@
 //! # Ok::<(), xai_lime::Error>(())
 //! ```
 
-use ndarray::{Array3, ArrayView3, Zip};
+use ndarray::{Array3, ArrayView3};
+use rayon::prelude::*;
 
 use crate::{Error, Result};
 
@@ -47,16 +50,17 @@ pub fn rgb2lab(image: ArrayView3<'_, f64>) -> Result<Array3<f64>> {
             expected: "(height, width, 3)".into(),
         });
     }
-    let mut out = Array3::zeros((h, w, 3));
-    Zip::from(out.lanes_mut(ndarray::Axis(2)))
-        .and(image.lanes(ndarray::Axis(2)))
-        .for_each(|mut o, i| {
-            let lab = pixel_to_lab([i[0], i[1], i[2]]);
-            o[0] = lab[0];
-            o[1] = lab[1];
-            o[2] = lab[2];
+    let input: Vec<f64> = image.iter().copied().collect();
+    let mut out = vec![0.0; input.len()];
+    // Rows in parallel; each pixel is converted on its own.
+    out.par_chunks_mut(3 * w.max(1))
+        .zip(input.par_chunks(3 * w.max(1)))
+        .for_each(|(o, i)| {
+            for (op, ip) in o.chunks_exact_mut(3).zip(i.chunks_exact(3)) {
+                op.copy_from_slice(&pixel_to_lab([ip[0], ip[1], ip[2]]));
+            }
         });
-    Ok(out)
+    Array3::from_shape_vec((h, w, 3), out).map_err(|e| Error::Data(format!("rgb2lab: {e}")))
 }
 
 /// One pixel: sRGB in [0, 1] → Lab.

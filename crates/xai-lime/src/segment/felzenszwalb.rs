@@ -68,46 +68,46 @@ impl Segmenter for Felzenszwalb {
         gaussian::filter_axis(&mut img, Axis(0), self.sigma);
         gaussian::filter_axis(&mut img, Axis(1), self.sigma);
         let data = img.as_slice().unwrap_or(&[]);
-        let px = |i: usize| &data[i * ch..(i + 1) * ch];
-        let cost = |a: usize, b: usize| {
-            // NumPy: sqrt(sum((a − b)·(a − b), axis=-1)), summed left to right.
-            let mut s = 0.0;
-            for (x, y) in px(a).iter().zip(px(b)) {
-                let d = x - y;
-                s += d * d;
-            }
-            s.sqrt()
-        };
+        let planes: Vec<Vec<f64>> = (0..ch)
+            .map(|c| data.iter().skip(c).step_by(ch).copied().collect())
+            .collect();
 
-        // Edges (first, second) in scikit-image's block order.
-        let n_edges = h * w.saturating_sub(1)
-            + h.saturating_sub(1) * w
-            + 2 * h.saturating_sub(1) * w.saturating_sub(1);
-        let mut edges: Vec<(f64, u32, u32)> = Vec::with_capacity(n_edges);
-        let idx = |y: usize, x: usize| y * w + x;
-        let mut push = |a: usize, b: usize| edges.push((cost(a, b), a as u32, b as u32));
-        for y in 0..h {
-            for x in 0..w.saturating_sub(1) {
-                push(idx(y, x + 1), idx(y, x));
+        // Edges (first, second) in scikit-image's block order: right, down, down-right,
+        // up-right, each in raster order; the weight is NumPy's
+        // sqrt(sum((a − b)·(a − b), axis=-1)), channels summed left to right.
+        let mut first: Vec<u32> = Vec::new();
+        let mut second: Vec<u32> = Vec::new();
+        let mut cost: Vec<f64> = Vec::new();
+        let (hm, wm) = (h.saturating_sub(1), w.saturating_sub(1));
+        // (rows, columns, offset of the first pixel, offset of the second pixel)
+        let blocks = [
+            (h, wm, 1usize, 0usize),
+            (hm, w, w, 0),
+            (hm, wm, w + 1, 0),
+            (hm, wm, 1, w),
+        ];
+        for (rows, cols, fa, fb) in blocks {
+            for y in 0..rows {
+                let start = cost.len();
+                cost.resize(start + cols, 0.0);
+                let out = &mut cost[start..];
+                for plane in &planes {
+                    let a = &plane[y * w + fa..][..cols];
+                    let b = &plane[y * w + fb..][..cols];
+                    for ((o, x), z) in out.iter_mut().zip(a).zip(b) {
+                        let d = x - z;
+                        *o += d * d;
+                    }
+                }
+                for o in out.iter_mut() {
+                    *o = o.sqrt();
+                }
+                first.extend((0..cols).map(|x| (y * w + x + fa) as u32));
+                second.extend((0..cols).map(|x| (y * w + x + fb) as u32));
             }
         }
-        for y in 0..h.saturating_sub(1) {
-            for x in 0..w {
-                push(idx(y + 1, x), idx(y, x));
-            }
-        }
-        for y in 0..h.saturating_sub(1) {
-            for x in 0..w.saturating_sub(1) {
-                push(idx(y + 1, x + 1), idx(y, x));
-            }
-        }
-        for y in 0..h.saturating_sub(1) {
-            for x in 0..w.saturating_sub(1) {
-                push(idx(y, x + 1), idx(y + 1, x));
-            }
-        }
-        // Stable sort by weight (weights are finite: the pixels are).
-        edges.sort_by(|a, b| a.0.total_cmp(&b.0));
+        // Stable order by weight (weights are non-negative, so their bits sort as numbers).
+        let edges = radix_sort_edges(&cost, &first, &second);
 
         let n = h * w;
         let scale = self.scale / 255.0;
@@ -115,6 +115,7 @@ impl Segmenter for Felzenszwalb {
         let mut size = vec![1usize; n];
         let mut internal = vec![0.0f64; n];
         for &(c, a, b) in &edges {
+            let c = f64::from_bits(c);
             let s0 = forest.find(a as usize);
             let s1 = forest.find(b as usize);
             if s0 == s1 {
@@ -143,6 +144,46 @@ impl Segmenter for Felzenszwalb {
         let roots: Vec<usize> = (0..n).map(|i| forest.find(i)).collect();
         Ok(rank_roots(&roots, (h, w)))
     }
+}
+
+/// The edges `(weight bits, first, second)` stably sorted by weight: LSD radix sort on the bit
+/// patterns of the (non-negative, finite) weights, 8 bits per pass, skipping the passes where
+/// every key has the same byte. Edges travel whole, so every pass reads sequentially.
+fn radix_sort_edges(cost: &[f64], first: &[u32], second: &[u32]) -> Vec<(u64, u32, u32)> {
+    let n = cost.len();
+    let mut items: Vec<(u64, u32, u32)> = cost
+        .iter()
+        .zip(first)
+        .zip(second)
+        .map(|((c, &a), &b)| (c.to_bits(), a, b))
+        .collect();
+    let mut next = vec![(0u64, 0u32, 0u32); n];
+    // All histograms in one read.
+    let mut counts = vec![[0usize; 256]; 8];
+    for &(b, _, _) in &items {
+        for (pass, count) in counts.iter_mut().enumerate() {
+            count[((b >> (pass * 8)) & 0xff) as usize] += 1;
+        }
+    }
+    for (pass, count) in counts.iter().enumerate() {
+        if count.contains(&n) {
+            continue;
+        }
+        let shift = pass * 8;
+        let mut start = [0usize; 256];
+        let mut sum = 0;
+        for (s, &c) in start.iter_mut().zip(count) {
+            *s = sum;
+            sum += c;
+        }
+        for &item in &items {
+            let d = ((item.0 >> shift) & 0xff) as usize;
+            next[start[d]] = item;
+            start[d] += 1;
+        }
+        std::mem::swap(&mut items, &mut next);
+    }
+    items
 }
 
 /// Union–find whose root is always the smallest index of its set.

@@ -242,6 +242,11 @@ fn kmeans(
     let mut nearest = vec![-1i32; h * w];
     let mut max_color = vec![1.0f64; k];
     let mut dist = vec![f64::MAX; h * w];
+    // Channel planes and column coordinates, for the vectorised assignment.
+    let planes: Vec<Vec<f64>> = (0..ch)
+        .map(|c| data.iter().skip(c).step_by(ch).copied().collect())
+        .collect();
+    let xf: Vec<f64> = (0..w).map(|x| x as f64).collect();
     for _ in 0..iters {
         dist.fill(f64::MAX);
         // Assignment. Clusters are visited in order, so each pixel sees them in the same
@@ -261,39 +266,47 @@ fn kmeans(
             })
             .collect();
         let centres_ro: &[f64] = centres;
+        let max_color_ro: &[f64] = &max_color;
         nearest
             .par_chunks_mut(w)
             .zip(dist.par_chunks_mut(w))
             .enumerate()
-            .for_each(|(y, (near_row, dist_row))| {
+            .for_each_init(Vec::new, |buf: &mut Vec<f64>, (y, (near_row, dist_row))| {
                 for (c, b) in boxes.iter().enumerate() {
                     let Some((y0, y1, x0, x1)) = *b else { continue };
-                    if y < y0 || y >= y1 {
+                    if y < y0 || y >= y1 || x0 >= x1 {
                         continue;
                     }
                     let cen = &centres_ro[c * nf..(c + 1) * nf];
                     let (cz, cy, cx) = (cen[0], cen[1], cen[2]);
                     let dz = cz * cz; // z = 0
                     let ty = cy - y as f64;
-                    let dy = ty * ty;
-                    for x in x0..x1 {
-                        let tx = cx - x as f64;
-                        let dx = tx * tx;
-                        let mut d = (dz + dy + dx) * spatial_weight;
-                        let p = &data[(y * w + x) * ch..(y * w + x + 1) * ch];
-                        let mut dc = 0.0;
-                        for (v, m) in p.iter().zip(&cen[3..]) {
+                    let dzy = dz + ty * ty;
+                    // Colour distances of the window row, channel by channel (vectorised).
+                    buf.clear();
+                    buf.resize(x1 - x0, 0.0);
+                    for (plane, &m) in planes.iter().zip(&cen[3..]) {
+                        let row = &plane[y * w + x0..y * w + x1];
+                        for (o, v) in buf.iter_mut().zip(row) {
                             let t = v - m;
-                            dc += t * t;
+                            *o += t * t;
                         }
-                        if slic_zero {
-                            dc /= max_color[c];
-                        }
-                        d += dc;
-                        if dist_row[x] > d {
-                            near_row[x] = c as i32;
-                            dist_row[x] = d;
-                        }
+                    }
+                    let max_c = max_color_ro[c];
+                    let xs = &xf[x0..x1];
+                    let label = c as i32;
+                    for (((dc, &x), d_old), n_old) in buf
+                        .iter()
+                        .zip(xs)
+                        .zip(&mut dist_row[x0..x1])
+                        .zip(&mut near_row[x0..x1])
+                    {
+                        let tx = cx - x;
+                        let mut d = (dzy + tx * tx) * spatial_weight;
+                        d += if slic_zero { dc / max_c } else { *dc };
+                        let closer = *d_old > d;
+                        *d_old = if closer { d } else { *d_old };
+                        *n_old = if closer { label } else { *n_old };
                     }
                 }
             });
