@@ -49,6 +49,7 @@ use crate::{Error, Result};
 pub mod color;
 mod felzenszwalb;
 pub mod gaussian;
+pub mod numpy_rng;
 mod quickshift;
 mod slic;
 
