@@ -35,6 +35,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod backbone;
+pub mod conv;
 mod error;
 mod labels;
 mod layer;
