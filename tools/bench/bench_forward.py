@@ -6,7 +6,7 @@
         [--cases resnet18:1,resnet50:32] [--modes forward,gradcam,input-grad] [--base BIN]
 
 Both sides use seeded random weights, a random 224×224 input, all cores (torch threads =
-os.cpu_count()). For each round and each case, torch runs first, then the xai binary (its own
+os.cpu_count(), or `--threads N` on both sides). For each round and each case, torch runs first, then the xai binary (its own
 timings exclude process start and weight creation), then, with `--base`, another build of the
 same example (e.g. of an older commit) for a before/after comparison in the same run.
 
@@ -37,6 +37,25 @@ BIN = ROOT / "target" / "release" / "examples" / "bench_forward"
 
 
 _MODELS = {}
+
+
+def cpu_times():
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return sum(v), v[3] + v[4]  # total, idle + iowait
+
+
+def wait_idle(min_idle, timeout):
+    """Waits until the CPUs were at least `min_idle` idle over one second (or `timeout` s);
+    returns the idle fraction seen last."""
+    start = time.time()
+    while True:
+        t0, i0 = cpu_times()
+        time.sleep(1.0)
+        t1, i1 = cpu_times()
+        idle = (i1 - i0) / max(1, t1 - t0)
+        if idle >= min_idle or time.time() - start > timeout:
+            return idle
 
 
 def torch_model(arch):
@@ -85,11 +104,12 @@ def time_torch(arch, batch, iters, mode, warmup=2):
     return out
 
 
-def time_xai(binary, arch, batch, iters, mode):
+def time_xai(binary, arch, batch, iters, mode, threads):
+    env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
     res = subprocess.run(
         [str(binary), "--arch", arch, "--batch", str(batch), "--iters", str(iters),
          "--mode", mode],
-        check=True, capture_output=True, text=True,
+        check=True, capture_output=True, text=True, env=env,
     )
     return json.loads(res.stdout.strip().splitlines()[-1])["ms"]
 
@@ -100,32 +120,43 @@ def main():
     ap.add_argument("--iters", type=int, default=5)
     ap.add_argument("--cases", default="resnet18:1,resnet18:32,resnet50:1,resnet50:32")
     ap.add_argument("--modes", default="forward")
+    ap.add_argument("--threads", type=int, default=os.cpu_count(),
+                    help="threads on both sides (torch.set_num_threads, RAYON_NUM_THREADS)")
     ap.add_argument("--bin", default=str(BIN), help="the xai bench_forward binary")
+    ap.add_argument("--wait-idle", type=float, default=0.0,
+                    help="before each case, wait until the CPUs are this idle (0..1) over 1 s")
+    ap.add_argument("--wait-timeout", type=float, default=120.0)
     ap.add_argument("--base", default=None,
                     help="another bench_forward binary (e.g. an older build) timed in the same run")
     args = ap.parse_args()
     binary = pathlib.Path(args.bin)
     if not binary.exists():
         sys.exit(f"{binary} not found: run `cargo build --release --example bench_forward` first")
-    torch.set_num_threads(os.cpu_count())
+    torch.set_num_threads(args.threads)
     cases = [(c.split(":")[0], int(c.split(":")[1]), m)
              for c in args.cases.split(",") for m in args.modes.split(",")]
     sides = ["torch", "xai"] + (["base"] if args.base else [])
     results = {c: {s: [] for s in sides} for c in cases}
     load_before = os.getloadavg()
+    idles = []
     for r in range(args.rounds):
         for arch, batch, mode in cases:
+            if args.wait_idle > 0:
+                idles.append(wait_idle(args.wait_idle, args.wait_timeout))
             iters = args.iters if batch == 1 else max(1, args.iters // 2)
             v = results[(arch, batch, mode)]
             v["torch"] += time_torch(arch, batch, iters, mode)
-            v["xai"] += time_xai(binary, arch, batch, iters, mode)
+            v["xai"] += time_xai(binary, arch, batch, iters, mode, args.threads)
             if args.base:
-                v["base"] += time_xai(args.base, arch, batch, iters, mode)
+                v["base"] += time_xai(args.base, arch, batch, iters, mode, args.threads)
             print(f"round {r + 1}/{args.rounds} {arch} batch {batch} {mode} done", file=sys.stderr)
     load_after = os.getloadavg()
-    print(f"torch {torch.__version__}, {os.cpu_count()} cores, {args.rounds} interleaved rounds, "
+    print(f"torch {torch.__version__}, {os.cpu_count()} cores, {args.threads} threads per side, "
+          f"{args.rounds} interleaved rounds, "
           f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after "
-          f"(1-min; 15-min {load_after[2]:.1f})\n")
+          f"(1-min; 15-min {load_after[2]:.1f})"
+          + (f"; CPUs idle before each case: median {statistics.median(idles):.0%}, "
+             f"min {min(idles):.0%}" if idles else "") + "\n")
     med = statistics.median
     head = "| work | torch median / best | xai median / best | xai / torch (median) | xai / torch (best) |"
     sep = "|---|---|---|---|---|"

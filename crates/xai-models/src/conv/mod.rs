@@ -148,17 +148,18 @@ where
     if over_batch {
         out.par_chunks_mut(per)
             .enumerate()
-            .try_for_each_init(Vec::new, |scratch, (i, o)| f(i, o, scratch, Threads::One))
+            .try_for_each(|(i, o)| with_scratch(|scratch| f(i, o, scratch, Threads::One)))
     } else {
-        let mut scratch = Vec::new();
         let inner = if threads > 1 {
             Threads::Rayon(threads)
         } else {
             Threads::One
         };
-        out.chunks_mut(per)
-            .enumerate()
-            .try_for_each(|(i, o)| f(i, o, &mut scratch, inner))
+        with_scratch(|scratch| {
+            out.chunks_mut(per)
+                .enumerate()
+                .try_for_each(|(i, o)| f(i, o, scratch, inner))
+        })
     }
 }
 
@@ -186,6 +187,67 @@ fn scratch_of(scratch: &mut Vec<f32>, len: usize) -> &mut [f32] {
         scratch.resize(len, 0.0);
     }
     &mut scratch[..len]
+}
+
+thread_local! {
+    /// Each thread's im2col buffer, kept between calls (it is as large as the largest im2col
+    /// matrix of one image the thread has built, e.g. 7 MiB for ResNet at 224×224).
+    static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's scratch buffer (a fresh one if it is already in use, e.g. by
+/// a rayon task that waits on this thread).
+fn with_scratch<R>(f: impl FnOnce(&mut Vec<f32>) -> R) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => f(&mut buf),
+        Err(_) => f(&mut Vec::new()),
+    })
+}
+
+/// `dst = lhs · rhs` (or `+=`), split over row blocks run as separate single-threaded
+/// products on rayon's threads when `threads` allows it. Each block is a contiguous part of
+/// `dst`; rayon balances the blocks even when a core is busy with other work.
+fn matmul_rows(
+    dst: &mut [f32],
+    lhs: MatRef<'_>,
+    rhs: MatRef<'_>,
+    accumulate: bool,
+    threads: Threads,
+) -> KResult<()> {
+    let Threads::Rayon(t) = threads else {
+        return matmul(dst, lhs, rhs, accumulate, Threads::One);
+    };
+    let (m, n) = (lhs.rows, rhs.cols);
+    if split_mode() == 0 || m < 32 || n == 0 {
+        return matmul(dst, lhs, rhs, accumulate, threads);
+    }
+    // Blocks of whole 16-row micro-panels, about two per thread.
+    let rows = m.div_ceil(2 * t).div_ceil(16) * 16;
+    dst[..m * n]
+        .par_chunks_mut(rows * n)
+        .enumerate()
+        .try_for_each(|(i, d)| {
+            let data = lhs
+                .data
+                .get(i * rows * lhs.rs..)
+                .ok_or_else(|| KernelError::Shape("row block outside of lhs".into()))?;
+            let block = MatRef {
+                data,
+                rows: d.len() / n,
+                ..lhs
+            };
+            matmul(d, block, rhs, accumulate, Threads::One)
+        })
+}
+
+fn split_mode() -> u8 {
+    static MODE: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
+    *MODE.get_or_init(|| {
+        std::env::var("XAI_CONV_SPLIT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1)
+    })
 }
 
 impl PackedConv {
@@ -405,7 +467,7 @@ impl PackedConv {
         });
         let wmat = MatRef::row_major(&self.weight, self.c_out, self.c_in * kk);
         if self.is_direct() {
-            matmul(
+            matmul_rows(
                 out,
                 wmat,
                 MatRef::row_major(x, self.c_in, hwo),
@@ -418,7 +480,7 @@ impl PackedConv {
             chunks(col, kk * hwo, threads, |ci, c| {
                 self.im2col_channel(g, &x[ci * hw..(ci + 1) * hw], c)
             });
-            matmul(
+            matmul_rows(
                 out,
                 wmat,
                 MatRef::row_major(col, self.c_in * kk, hwo),
@@ -488,10 +550,10 @@ impl PackedConv {
         for_each_image(&mut dx, per_in, n, |i, dxi, scratch, threads| {
             let gyi = MatRef::row_major(&gy[i * per_out..(i + 1) * per_out], self.c_out, hwo);
             if self.is_direct() {
-                return matmul(dxi, wt, gyi, false, threads);
+                return matmul_rows(dxi, wt, gyi, false, threads);
             }
             let col = scratch_of(scratch, self.c_in * kk * hwo);
-            matmul(col, wt, gyi, false, threads)?;
+            matmul_rows(col, wt, gyi, false, threads)?;
             let col = &*col;
             chunks(dxi, g.hw(), threads, |ci, d| {
                 self.col2im_channel(&g, &col[ci * kk * hwo..(ci + 1) * kk * hwo], d)
