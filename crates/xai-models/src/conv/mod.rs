@@ -204,52 +204,6 @@ fn with_scratch<R>(f: impl FnOnce(&mut Vec<f32>) -> R) -> R {
     })
 }
 
-/// `dst = lhs · rhs` (or `+=`), split over row blocks run as separate single-threaded
-/// products on rayon's threads when `threads` allows it. Each block is a contiguous part of
-/// `dst`; rayon balances the blocks even when a core is busy with other work.
-fn matmul_rows(
-    dst: &mut [f32],
-    lhs: MatRef<'_>,
-    rhs: MatRef<'_>,
-    accumulate: bool,
-    threads: Threads,
-) -> KResult<()> {
-    let Threads::Rayon(t) = threads else {
-        return matmul(dst, lhs, rhs, accumulate, Threads::One);
-    };
-    let (m, n) = (lhs.rows, rhs.cols);
-    if split_mode() == 0 || m < 32 || n == 0 {
-        return matmul(dst, lhs, rhs, accumulate, threads);
-    }
-    // Blocks of whole 16-row micro-panels, about two per thread.
-    let rows = m.div_ceil(2 * t).div_ceil(16) * 16;
-    dst[..m * n]
-        .par_chunks_mut(rows * n)
-        .enumerate()
-        .try_for_each(|(i, d)| {
-            let data = lhs
-                .data
-                .get(i * rows * lhs.rs..)
-                .ok_or_else(|| KernelError::Shape("row block outside of lhs".into()))?;
-            let block = MatRef {
-                data,
-                rows: d.len() / n,
-                ..lhs
-            };
-            matmul(d, block, rhs, accumulate, Threads::One)
-        })
-}
-
-fn split_mode() -> u8 {
-    static MODE: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
-    *MODE.get_or_init(|| {
-        std::env::var("XAI_CONV_SPLIT")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1)
-    })
-}
-
 impl PackedConv {
     /// Lays out `weight` (`[c_out, c_in, k, k]`) and `bias` (`[c_out]`, zero when `None`).
     pub fn new(
@@ -467,7 +421,7 @@ impl PackedConv {
         });
         let wmat = MatRef::row_major(&self.weight, self.c_out, self.c_in * kk);
         if self.is_direct() {
-            matmul_rows(
+            matmul(
                 out,
                 wmat,
                 MatRef::row_major(x, self.c_in, hwo),
@@ -480,7 +434,7 @@ impl PackedConv {
             chunks(col, kk * hwo, threads, |ci, c| {
                 self.im2col_channel(g, &x[ci * hw..(ci + 1) * hw], c)
             });
-            matmul_rows(
+            matmul(
                 out,
                 wmat,
                 MatRef::row_major(col, self.c_in * kk, hwo),
@@ -550,10 +504,10 @@ impl PackedConv {
         for_each_image(&mut dx, per_in, n, |i, dxi, scratch, threads| {
             let gyi = MatRef::row_major(&gy[i * per_out..(i + 1) * per_out], self.c_out, hwo);
             if self.is_direct() {
-                return matmul_rows(dxi, wt, gyi, false, threads);
+                return matmul(dxi, wt, gyi, false, threads);
             }
             let col = scratch_of(scratch, self.c_in * kk * hwo);
-            matmul_rows(col, wt, gyi, false, threads)?;
+            matmul(col, wt, gyi, false, threads)?;
             let col = &*col;
             chunks(dxi, g.hw(), threads, |ci, d| {
                 self.col2im_channel(&g, &col[ci * kk * hwo..(ci + 1) * kk * hwo], d)
