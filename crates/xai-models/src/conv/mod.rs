@@ -18,9 +18,9 @@
 //! - is differentiable with respect to its input (not its constant weights): the backward
 //!   pass masks the gradient by the ReLU, multiplies by `Wᵀ` and scatters back (col2im).
 //!
-//! [`max_pool2d`] is torch's `MaxPool2d(kernel, stride, padding)` as a custom op with a
-//! backward pass that, like torch, routes each output's gradient to the first maximum of its
-//! window.
+//! [`crate::ops::max_pool2d`] is, on CPU `f32` tensors, torch's `MaxPool2d(kernel, stride,
+//! padding)` as a custom op with a backward pass that, like torch, routes each output's
+//! gradient to the first maximum of its window.
 //!
 //! These ops run on CPU `f32` tensors only; [`crate::ResNet`] uses them when it is loaded on
 //! the CPU and candle's own ops on other devices.
