@@ -11,6 +11,8 @@
 //!   torchvision and Places365 checkpoints.
 //! - [`weights`]: safetensors, PyTorch `.pth` (zip and legacy), with checks that name the
 //!   missing, unexpected or mis-shaped tensor; [`source`]: where weights are looked up.
+//! - [`conv`]: the CPU convolution and max-pool kernels under [`ResNet`] (weights packed at
+//!   load time, `gemm` products with bias, residual and ReLU fused, input gradients).
 //! - [`preprocess`]: torchvision's evaluation transform, bit-exact with Pillow's resize.
 //! - [`Labels`]: ImageNet-1k built in, Places365 and plain label files.
 //!
@@ -35,6 +37,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod backbone;
+pub mod conv;
 mod error;
 mod labels;
 mod layer;

@@ -8,9 +8,11 @@ use crate::Result;
 /// `torch.nn.MaxPool2d(kernel, stride, padding)` (padding with −∞), **differentiable**.
 ///
 /// candle's own `max_pool2d` has no padding and cannot be differentiated when
-/// `kernel ≠ stride` (ResNet's 3/2/1 stem pool). This version is built from `narrow`,
-/// `reshape` and `maximum`, which all have gradients; the maximum is taken separably (rows,
-/// then columns), which equals the 2-D window maximum.
+/// `kernel ≠ stride` (ResNet's 3/2/1 stem pool). On CPU `f32` tensors this is a custom op
+/// (parallel over planes) whose backward pass, like torch's, routes each output's gradient
+/// to the first maximum of its window. Elsewhere it is built from `narrow`, `reshape` and
+/// `maximum`, which all have gradients; the maximum is taken separably (rows, then columns),
+/// which equals the 2-D window maximum.
 ///
 /// ```
 /// use candle_core::{Device, Tensor};
@@ -20,6 +22,19 @@ use crate::Result;
 /// # Ok::<(), xai_models::Error>(())
 /// ```
 pub fn max_pool2d(x: &Tensor, kernel: usize, stride: usize, padding: usize) -> Result<Tensor> {
+    if x.device().is_cpu() && x.dtype() == DType::F32 {
+        return crate::conv::max_pool2d(x, kernel, stride, padding);
+    }
+    max_pool2d_composite(x, kernel, stride, padding)
+}
+
+/// [`max_pool2d`] from differentiable candle ops (any device and dtype).
+pub(crate) fn max_pool2d_composite(
+    x: &Tensor,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+) -> Result<Tensor> {
     let (n, c, h, w) = x.dims4()?;
     let out = |size: usize| (size + 2 * padding - kernel) / stride + 1;
     let (ho, wo) = (out(h), out(w));

@@ -12,6 +12,7 @@ use candle_core::{Device, Module, Tensor};
 use candle_nn::Linear;
 use serde::Serialize;
 
+use crate::conv::PackedConv;
 use crate::weights::{Checkout, WeightsFile};
 use crate::{Backbone, Error, InputSpec, Labels, LayerInfo, Result};
 
@@ -175,12 +176,18 @@ impl ResNetConfig {
 }
 
 /// A convolution with its batch-norm folded in: `conv(x, w') + b'`.
+///
+/// On the CPU it runs as [`PackedConv`] (weights laid out once, bias, residual and ReLU fused,
+/// see [`crate::conv`]); on other devices as candle's `conv2d` and separate ops.
 #[derive(Debug, Clone)]
-struct ConvBn {
-    weight: Tensor,
-    bias: Tensor,
-    stride: usize,
-    padding: usize,
+enum ConvBn {
+    Packed(PackedConv),
+    Candle {
+        weight: Tensor,
+        bias: Tensor,
+        stride: usize,
+        padding: usize,
+    },
 }
 
 impl ConvBn {
@@ -199,15 +206,18 @@ impl ConvBn {
         let var = ck.take(&format!("{bn}.running_var"), &[cout])?;
         let [gamma, beta, mean, var] =
             [gamma, beta, mean, var].map(|t| t.to_vec1::<f32>().unwrap_or_default());
-        if gamma.len() != cout {
+        let w = w.flatten_all()?.to_vec1::<f32>().unwrap_or_default();
+        let padding = k / 2;
+        if gamma.len() != cout || w.len() != cout * cin * k * k {
             // A placeholder from a missing tensor; the checkout reports it.
-            let zeros = Tensor::zeros(cout, candle_core::DType::F32, device)?;
-            return Ok(Self {
-                weight: w.to_device(device)?,
-                bias: zeros.reshape((1, cout, 1, 1))?,
+            return Self::build(
+                vec![0.0; cout * cin * k * k],
+                vec![0.0; cout],
+                (cout, cin, k),
                 stride,
-                padding: k / 2,
-            });
+                padding,
+                device,
+            );
         }
         // Folded in f64 so that the result is as close as possible to the unfused network.
         let scale: Vec<f64> = gamma
@@ -219,23 +229,63 @@ impl ConvBn {
             .map(|c| (beta[c] as f64 - mean[c] as f64 * scale[c]) as f32)
             .collect();
         let per_out = cin * k * k;
-        let w = w.flatten_all()?.to_vec1::<f32>()?;
         let folded: Vec<f32> = w
             .iter()
             .enumerate()
             .map(|(i, &x)| (x as f64 * scale[i / per_out]) as f32)
             .collect();
-        Ok(Self {
-            weight: Tensor::from_vec(folded, (cout, cin, k, k), device)?,
+        Self::build(folded, bias, (cout, cin, k), stride, padding, device)
+    }
+
+    fn build(
+        weight: Vec<f32>,
+        bias: Vec<f32>,
+        (cout, cin, k): (usize, usize, usize),
+        stride: usize,
+        padding: usize,
+        device: &Device,
+    ) -> Result<Self> {
+        if device.is_cpu() {
+            return Ok(Self::Packed(PackedConv::from_parts(
+                weight,
+                bias,
+                (cout, cin, k),
+                stride,
+                padding,
+            )?));
+        }
+        Ok(Self::Candle {
+            weight: Tensor::from_vec(weight, (cout, cin, k, k), device)?,
             bias: Tensor::from_vec(bias, (1, cout, 1, 1), device)?,
             stride,
-            padding: k / 2,
+            padding,
         })
     }
 
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = x.conv2d(&self.weight, self.padding, self.stride, 1, 1)?;
-        Ok(y.broadcast_add(&self.bias)?)
+    /// `conv(x) + b`, then ReLU when `relu`.
+    fn forward(&self, x: &Tensor, relu: bool) -> Result<Tensor> {
+        match self {
+            Self::Packed(conv) => conv.forward(x, relu),
+            Self::Candle {
+                weight,
+                bias,
+                stride,
+                padding,
+            } => {
+                let y = x
+                    .conv2d(weight, *padding, *stride, 1, 1)?
+                    .broadcast_add(bias)?;
+                Ok(if relu { y.relu()? } else { y })
+            }
+        }
+    }
+
+    /// `relu(conv(x) + b + shortcut)`: the end of a residual block.
+    fn forward_add_relu(&self, x: &Tensor, shortcut: &Tensor) -> Result<Tensor> {
+        match self {
+            Self::Packed(conv) => conv.forward_add(x, shortcut, true),
+            Self::Candle { .. } => Ok((self.forward(x, false)? + shortcut)?.relu()?),
+        }
     }
 }
 
@@ -247,19 +297,18 @@ struct Block {
 
 impl Block {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let Some((last, first)) = self.convs.split_last() else {
+            return Ok(x.clone());
+        };
         let mut y = x.clone();
-        let last = self.convs.len() - 1;
-        for (i, conv) in self.convs.iter().enumerate() {
-            y = conv.forward(&y)?;
-            if i < last {
-                y = y.relu()?;
-            }
+        for conv in first {
+            y = conv.forward(&y, true)?;
         }
         let shortcut = match &self.downsample {
-            Some(ds) => ds.forward(x)?,
+            Some(ds) => ds.forward(x, false)?,
             None => x.clone(),
         };
-        Ok((y + shortcut)?.relu()?)
+        last.forward_add_relu(&y, &shortcut)
     }
 }
 
@@ -455,9 +504,10 @@ impl ResNet {
         for unit in from..to {
             x = match unit {
                 0 => {
-                    let y = self.stem.forward(&x)?.relu()?;
-                    if y.track_op() {
-                        // Gradients are wanted: candle's pool cannot pass them back here.
+                    let y = self.stem.forward(&x, true)?;
+                    if y.track_op() || matches!(self.stem, ConvBn::Packed(_)) {
+                        // Differentiable (candle's pool cannot pass gradients back here), and
+                        // on the CPU our parallel kernel.
                         crate::ops::max_pool2d(&y, 3, 2, 1)?
                     } else {
                         // Zero padding equals torchvision's -inf padding here: y ≥ 0 after ReLU.
