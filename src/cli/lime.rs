@@ -33,8 +33,8 @@ pub(crate) struct LimeArgs {
     /// Perturbed samples per image (lime's num_samples).
     #[arg(long, default_value_t = 1000)]
     num_samples: usize,
-    /// Seed of the samples: NumPy's RandomState(seed) draws, as lime's `random_state=seed`
-    /// (and of quickshift's tie-breaking noise).
+    /// Seed of the samples: NumPy's RandomState(seed) draws, as lime's `random_state=seed`.
+    /// quickshift's tie-breaking noise keeps scikit-image's seed 42, as lime gets it.
     #[arg(long, default_value_t = 0)]
     seed: u32,
     /// What hidden superpixels become: `mean` (each superpixel's mean colour, lime's
@@ -168,9 +168,9 @@ pub(crate) fn run(args: LimeArgs) -> CliResult<()> {
     let shard = args.shard.as_deref().map(parse_shard).transpose()?;
     let hide_color: HideColor = args.hide_color.parse().map_err(lime_err)?;
     let feature_selection: FeatureSelection = args.feature_selection.parse().map_err(lime_err)?;
-    let segmenter =
-        args.segment_params
-            .method(&args.segmenter, "--segmenter", Some(u64::from(args.seed)))?;
+    let segmenter = args
+        .segment_params
+        .method(&args.segmenter, "--segmenter", None)?;
     let config = LimeConfig {
         num_samples: args.num_samples,
         batch_size: args.batch_size,

@@ -28,8 +28,8 @@ pub(crate) struct SegmentArgs {
     #[arg(long, value_name = "FILE.png")]
     boundaries: Option<PathBuf>,
 
-    /// quickshift: seed of the tie-breaking noise [default: 42]. The noise is our own, so a
-    /// rare tie can resolve differently from scikit-image.
+    /// quickshift: seed of the tie-breaking noise, drawn as NumPy's default_rng(seed)
+    /// [default: 42, scikit-image's].
     #[arg(long, help_heading = "quickshift")]
     seed: Option<u64>,
 
