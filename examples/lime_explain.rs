@@ -118,10 +118,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => (0..6u64)
             .map(|i| {
                 let scene = Scene::generate(HELD_OUT_SEED_BASE + i, &SceneConfig::default())?;
-                let mask = scene.object_mask();
-                let mask_rgb = RgbImage::from_fn(mask.width(), mask.height(), |x, y| {
-                    image::Rgb([if mask.get(x, y) { 255 } else { 0 }; 3])
-                });
+                let mask_rgb =
+                    image::DynamicImage::ImageLuma8(scene.object_mask().to_gray_image()).to_rgb8();
                 let mask_small = preprocess::resize_and_crop(&mask_rgb, &spec);
                 let truth = Array2::from_shape_fn(
                     (mask_small.height() as usize, mask_small.width() as usize),

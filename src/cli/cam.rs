@@ -7,7 +7,9 @@ use xai::cam::{render, Cam, Method, Targets};
 use xai::models::candle_core::{Device, Tensor};
 use xai::models::{preprocess, Backbone, InputSpec};
 
-use super::{collect_images, write_atomic, CliError, CliResult, ModelArgs};
+use super::{
+    collect_images, file_stem, shard_images, write_atomic, CliError, CliResult, ModelArgs,
+};
 
 #[derive(Debug, Args)]
 pub(crate) struct CamArgs {
@@ -103,15 +105,7 @@ fn load(path: &Path, spec: &InputSpec, device: &Device) -> CliResult<(Tensor, im
     if preprocess::is_npy(path) {
         let x = preprocess::load_npy_chw(path, device)?;
         let x = if x.rank() == 4 { x.squeeze(0)? } else { x };
-        let (_, h, w) = x.dims3()?;
-        let data = x.flatten_all()?.to_vec1::<f32>()?;
-        let img = image::RgbImage::from_fn(w as u32, h as u32, |px, py| {
-            let i = py as usize * w + px as usize;
-            image::Rgb([0, 1, 2].map(|c| {
-                let v = data[c * h * w + i] * spec.std[c] + spec.mean[c];
-                (v.clamp(0.0, 1.0) * 255.0).round() as u8
-            }))
-        });
+        let img = preprocess::to_image(&x, spec)?;
         Ok((x, img))
     } else {
         let img = preprocess::resize_and_crop(&preprocess::load_image(path)?, spec);
@@ -150,18 +144,10 @@ pub(crate) fn run(args: CamArgs) -> CliResult<()> {
     if args.batch_size == Some(0) {
         return Err(CliError::Msg("--batch-size must be at least 1".into()));
     }
-    let mut images = collect_images(&args.image)?;
-    if let Some((i, n)) = shard {
-        images = images
-            .into_iter()
-            .enumerate()
-            .filter(|(k, _)| k % n == i)
-            .map(|(_, p)| p)
-            .collect();
-        if images.is_empty() {
-            eprintln!("shard {i}/{n}: no images to process");
-            return Ok(());
-        }
+    let images = shard_images(collect_images(&args.image)?, shard);
+    if let (true, Some((i, n))) = (images.is_empty(), shard) {
+        eprintln!("shard {i}/{n}: no images to process");
+        return Ok(());
     }
     let model = args.model.load()?;
     let model: &dyn Backbone = model.as_ref();
@@ -192,10 +178,7 @@ pub(crate) fn run(args: CamArgs) -> CliResult<()> {
     for path in &images {
         let (x, picture) = load(path, model.input_spec(), model.device())?;
         let x = x.unsqueeze(0)?;
-        let stem = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "image".into());
+        let stem = file_stem(path);
         for (method, driver) in methods.iter().zip(&drivers) {
             bar.set_message(format!("{stem} {method}"));
             bar.set_position(0);

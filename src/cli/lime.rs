@@ -14,7 +14,9 @@ use xai::models::{preprocess, Backbone};
 
 use super::cam::{parse_shard, progress_bar, save_png};
 use super::segment_params::SegmentParams;
-use super::{collect_images, write_atomic, CliError, CliResult, ModelArgs};
+use super::{
+    collect_images, file_stem, shard_images, write_atomic, CliError, CliResult, ModelArgs,
+};
 
 #[derive(Debug, Args)]
 pub(crate) struct LimeArgs {
@@ -83,24 +85,6 @@ fn lime_err(e: xai::lime::Error) -> CliError {
     match e {
         xai::lime::Error::Model(m) => CliError::Model(m),
         other => CliError::Msg(other.to_string()),
-    }
-}
-
-fn stem_of(path: &Path) -> String {
-    path.file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "image".into())
-}
-
-fn shard_images(images: Vec<PathBuf>, shard: Option<(usize, usize)>) -> Vec<PathBuf> {
-    match shard {
-        Some((i, n)) => images
-            .into_iter()
-            .enumerate()
-            .filter(|(k, _)| k % n == i)
-            .map(|(_, p)| p)
-            .collect(),
-        None => images,
     }
 }
 
@@ -195,8 +179,8 @@ pub(crate) fn run(args: LimeArgs) -> CliResult<()> {
         return Err(CliError::Msg("--num-features must be at least 1".into()));
     }
     let images = shard_images(collect_images(&args.image)?, shard);
-    if images.is_empty() {
-        eprintln!("no images to process in this shard");
+    if let (true, Some((i, n))) = (images.is_empty(), shard) {
+        eprintln!("shard {i}/{n}: no images to process");
         return Ok(());
     }
     let model = args.model.load()?;
@@ -214,7 +198,7 @@ pub(crate) fn run(args: LimeArgs) -> CliResult<()> {
     let bar = progress_bar(args.no_progress);
     let mut classifier = BackboneClassifier::new(model);
     for path in &images {
-        let stem = stem_of(path);
+        let stem = file_stem(path);
         let picture = load_picture(path, model)?;
         let segments = segmenter
             .segment(xai::lime::image_to_float(&picture).view())
@@ -395,15 +379,9 @@ fn load_mask(
     }))
 }
 
-fn mask_to_rgb(mask: &xai::testworld::Mask) -> image::RgbImage {
-    image::RgbImage::from_fn(mask.width(), mask.height(), |x, y| {
-        image::Rgb([if mask.get(x, y) { 255 } else { 0 }; 3])
-    })
-}
-
 /// The reference mask of `image` in `masks`: same stem, `.png` or `.npy`.
 fn find_mask(masks: &Path, image: &Path) -> CliResult<PathBuf> {
-    let stem = stem_of(image);
+    let stem = file_stem(image);
     for ext in ["png", "npy", "PNG", "jpg", "bmp", "tif", "tiff"] {
         let p = masks.join(format!("{stem}.{ext}"));
         if p.is_file() {
@@ -428,7 +406,9 @@ fn test_world_cases(model: &dyn Backbone, n: usize) -> CliResult<Vec<SearchCase>
             let scene = Scene::generate(HELD_OUT_SEED_BASE + i as u64, &SceneConfig::default())
                 .map_err(|e| CliError::Msg(e.to_string()))?;
             let image = preprocess::resize_and_crop(&scene.image, spec);
-            let mask = preprocess::resize_and_crop(&mask_to_rgb(&scene.object_mask()), spec);
+            let mask_rgb =
+                image::DynamicImage::ImageLuma8(scene.object_mask().to_gray_image()).to_rgb8();
+            let mask = preprocess::resize_and_crop(&mask_rgb, spec);
             let reference = Array2::from_shape_fn(
                 (image.height() as usize, image.width() as usize),
                 |(y, x)| mask.get_pixel(x as u32, y as u32).0[0] >= 128,
@@ -477,7 +457,7 @@ fn file_cases(
             let mask_path = find_mask(&masks_dir, f)?;
             let reference = load_mask(&mask_path, image.dimensions(), model, threshold)?;
             Ok(SearchCase {
-                name: stem_of(f),
+                name: file_stem(f),
                 image,
                 reference,
                 label: None,

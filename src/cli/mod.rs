@@ -127,6 +127,26 @@ impl ModelArgs {
     }
 }
 
+/// The images of shard `i` of `n` (image k of the sorted list goes to shard k mod n), or all.
+pub(crate) fn shard_images(images: Vec<PathBuf>, shard: Option<(usize, usize)>) -> Vec<PathBuf> {
+    match shard {
+        Some((i, n)) => images
+            .into_iter()
+            .enumerate()
+            .filter(|(k, _)| k % n == i)
+            .map(|(_, p)| p)
+            .collect(),
+        None => images,
+    }
+}
+
+/// The file name without its extension, the stem of every output file of an input.
+pub(crate) fn file_stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "image".into())
+}
+
 /// Image files under `path` (itself if it is a file), sorted, recursing into folders.
 pub(crate) fn collect_images(path: &Path) -> CliResult<Vec<PathBuf>> {
     const EXTS: [&str; 11] = [

@@ -457,16 +457,8 @@ impl xai::testworld::benchmark::Explainer for LimeExplainer {
             reason: e.to_string(),
         };
         // The harness hands over the normalised tensor; LIME perturbs the 8-bit picture.
-        let spec = model.input_spec();
         let (_, h, w) = input.dims3()?;
-        let data = input.flatten_all()?.to_vec1::<f32>()?;
-        let picture = image::RgbImage::from_fn(w as u32, h as u32, |x, y| {
-            let i = y as usize * w + x as usize;
-            image::Rgb([0, 1, 2].map(|c| {
-                let v = data[c * h * w + i] * spec.std[c] + spec.mean[c];
-                (v.clamp(0.0, 1.0) * 255.0).round() as u8
-            }))
-        });
+        let picture = xai::models::preprocess::to_image(input, model.input_spec())?;
         let segments = xai::lime::Quickshift::default()
             .segment(xai::lime::image_to_float(&picture).view())
             .map_err(fail)?;

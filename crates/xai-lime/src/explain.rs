@@ -622,17 +622,8 @@ impl LimeImageExplainer {
         classifier: &mut dyn Classifier,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<ImageExplanation> {
-        let cfg = &self.config;
-        let (w, h) = image.dimensions();
-        if segments.dim() != (h as usize, w as usize) {
-            return Err(Error::Shape {
-                what: "superpixel map".into(),
-                actual: segments.shape().to_vec(),
-                expected: format!("({h}, {w}), the image's height and width"),
-            });
-        }
         let samples = self.sample_and_score(image, segments, classifier, progress)?;
-        self.fit(&samples, cfg.num_samples)
+        self.fit(&samples, self.config.num_samples)
     }
 
     /// The expensive half of a run: builds the perturbed images of the seed's sample matrix

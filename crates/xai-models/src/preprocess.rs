@@ -262,6 +262,32 @@ pub fn to_tensor(img: &RgbImage, spec: &InputSpec, device: &Device) -> Result<Te
     Ok(Tensor::from_vec(data, (3, h, w), device)?)
 }
 
+/// The inverse of [`to_tensor`]: a normalised `(3, H, W)` tensor back to an 8-bit picture
+/// (un-normalised by `spec`, clipped to [0, 1], rounded).
+///
+/// ```
+/// use xai_models::{preprocess, InputSpec};
+/// let img = image::RgbImage::from_pixel(2, 2, image::Rgb([10, 128, 250]));
+/// let spec = InputSpec::imagenet();
+/// let x = preprocess::to_tensor(&img, &spec, &candle_core::Device::Cpu)?;
+/// assert_eq!(preprocess::to_image(&x, &spec)?, img);
+/// # Ok::<(), xai_models::Error>(())
+/// ```
+pub fn to_image(x: &Tensor, spec: &InputSpec) -> Result<RgbImage> {
+    let (_, h, w) = x.dims3()?;
+    let data = x
+        .flatten_all()?
+        .to_dtype(candle_core::DType::F32)?
+        .to_vec1::<f32>()?;
+    Ok(RgbImage::from_fn(w as u32, h as u32, |px, py| {
+        let i = py as usize * w + px as usize;
+        image::Rgb([0, 1, 2].map(|c| {
+            let v = data[c * h * w + i] * spec.std[c] + spec.mean[c];
+            (v.clamp(0.0, 1.0) * 255.0).round() as u8
+        }))
+    }))
+}
+
 /// The whole evaluation transform: resize, crop, scale, normalise → `(3, H, W)`.
 pub fn preprocess(img: &RgbImage, spec: &InputSpec, device: &Device) -> Result<Tensor> {
     to_tensor(&resize_and_crop(img, spec), spec, device)
