@@ -50,5 +50,5 @@ pub use localisation::{
     argmax, energy_in_mask, energy_pointing_game, mask_iou, pointing_game, score_map,
     LocalisationScores,
 };
-pub use road::{NoisyLinearImputer, Road, RoadCombined, RoadOrder, RoadScores};
+pub use road::{NoisyLinearImputer, Road, RoadCombined, RoadOrder, RoadScores, Unanchored};
 pub use xai_models::Backbone;

@@ -100,6 +100,19 @@ pub fn keep_mask(
     Ok(m.mapv(|v| v < t))
 }
 
+/// What the imputer does when every pixel is to be imputed (no pixel anchors the system:
+/// e.g. MoRF at 10 on a Grad-CAM map whose lowest 10 % are all exactly 0, so `map < 0` keeps
+/// nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Unanchored {
+    /// Refuse with [`Error::NothingKnown`] (default).
+    #[default]
+    Error,
+    /// Fill with 0 (then the noise): what the reference's direct solve returns there, since
+    /// its right-hand side is zero; on a normalised input 0 is the normalisation mean.
+    Zero,
+}
+
 /// The noisy linear imputer of ROAD.
 ///
 /// ```
@@ -125,6 +138,8 @@ pub struct NoisyLinearImputer {
     pub tolerance: f64,
     /// Most conjugate-gradient iterations per channel. Default 20 000.
     pub max_iterations: usize,
+    /// What to do when no pixel is known. Default [`Unanchored::Error`].
+    pub unanchored: Unanchored,
 }
 
 impl Default for NoisyLinearImputer {
@@ -134,6 +149,7 @@ impl Default for NoisyLinearImputer {
             seed: 0,
             tolerance: 1e-10,
             max_iterations: 20_000,
+            unanchored: Unanchored::Error,
         }
     }
 }
@@ -156,6 +172,12 @@ impl NoisyLinearImputer {
             noise: 0.0,
             ..Self::default()
         }
+    }
+
+    /// Sets what happens when no pixel is known.
+    pub fn with_unanchored(mut self, unanchored: Unanchored) -> Self {
+        self.unanchored = unanchored;
+        self
     }
 
     /// Sets the seed.
@@ -193,7 +215,8 @@ impl NoisyLinearImputer {
         if unknown.is_empty() {
             return Ok(out);
         }
-        if unknown.len() == hw {
+        let anchored = unknown.len() < hw;
+        if !anchored && self.unanchored == Unanchored::Error {
             return Err(Error::NothingKnown { pixels: hw });
         }
         let mut var = vec![usize::MAX; hw];
@@ -225,6 +248,10 @@ impl NoisyLinearImputer {
             self.seed ^ stream.wrapping_mul(0x9e37_79b9_7f4a_7c15),
         );
         for ch in 0..c {
+            if !anchored {
+                out.index_axis_mut(ndarray::Axis(0), ch).fill(0.0);
+                continue;
+            }
             let plane = image.index_axis(ndarray::Axis(0), ch);
             let plane: Vec<f64> = plane.iter().map(|&v| v as f64).collect();
             let b: Vec<f64> = known
