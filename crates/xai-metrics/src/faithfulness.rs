@@ -124,7 +124,11 @@ impl DeletionConfig {
                 "give at least one image per batch",
             ));
         }
-        if self.blur_kernel == 0 || self.blur_kernel % 2 == 0 || !(self.blur_sigma > 0.0) {
+        if self.blur_kernel == 0
+            || self.blur_kernel % 2 == 0
+            || self.blur_sigma.is_nan()
+            || self.blur_sigma <= 0.0
+        {
             return Err(Error::param(
                 "blur",
                 "the kernel side must be odd and σ positive (RISE: 11 and 5)",

@@ -48,7 +48,7 @@ pub fn pointing_game(
     tolerance: f32,
 ) -> Result<bool> {
     check(map, mask)?;
-    if !(tolerance >= 0.0) {
+    if tolerance.is_nan() || tolerance < 0.0 {
         return Err(Error::param(
             "tolerance",
             "give a distance in pixels, 0 or more",
@@ -103,7 +103,7 @@ pub fn energy_pointing_game(map: ArrayView2<'_, f32>, mask: ArrayView2<'_, bool>
     check(map, mask)?;
     let min = map.iter().copied().fold(f32::INFINITY, f32::min);
     let max = map.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    if !(max > min) {
+    if max <= min {
         return Ok(0.0);
     }
     let scaled: Array2<f32> = map.mapv(|v| (v - min) / (max - min));

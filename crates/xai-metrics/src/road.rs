@@ -202,7 +202,7 @@ impl NoisyLinearImputer {
                 format!("({h}, {w}), the image's size"),
             ));
         }
-        if !(self.noise >= 0.0) || !self.noise.is_finite() {
+        if !self.noise.is_finite() || self.noise < 0.0 {
             return Err(Error::param(
                 "noise",
                 "give a finite standard deviation, 0 or more",
