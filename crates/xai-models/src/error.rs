@@ -135,6 +135,26 @@ pub enum Error {
         reason: String,
     },
 
+    /// A CLIP merges (vocabulary) file that could not be read.
+    #[error("cannot read CLIP merges file {path}: {reason}")]
+    Tokenizer {
+        /// The merges file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+
+    /// A text whose tokens do not fit CLIP's context.
+    #[error("text \"{text}…\" is {tokens} tokens with start and end, more than the context of {context}; shorten it or tokenize with truncation")]
+    TextTooLong {
+        /// The start of the text.
+        text: String,
+        /// Its number of tokens, start and end included.
+        tokens: usize,
+        /// The context length.
+        context: usize,
+    },
+
     /// An I/O error on a named file.
     #[error("{path}: {source}")]
     Io {

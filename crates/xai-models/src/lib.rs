@@ -14,6 +14,7 @@
 //! - [`conv`]: the CPU convolution and max-pool kernels under [`ResNet`] (weights packed at
 //!   load time, `gemm` products with bias, residual and ReLU fused, input gradients).
 //! - [`preprocess`]: torchvision's evaluation transform, bit-exact with Pillow's resize.
+//! - [`clip`]: CLIP's BPE tokenizer ([`clip::ClipTokenizer`]).
 //! - [`Labels`]: ImageNet-1k built in, Places365 and plain label files.
 //!
 //! ## Quick start
@@ -37,6 +38,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod backbone;
+pub mod clip;
 pub mod conv;
 mod error;
 mod labels;
