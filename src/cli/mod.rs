@@ -7,6 +7,7 @@ use xai::models::candle_core::Device;
 
 mod cam;
 mod classify;
+mod dissect;
 mod lime;
 mod preprocess;
 mod segment;
@@ -31,6 +32,9 @@ enum Command {
     Cam(cam::CamArgs),
     /// Print the top classes of a model for an image (or a folder of images).
     Classify(classify::ClassifyArgs),
+    /// Label the units of a model's layers with concepts (CLIP-Dissect's similarity
+    /// functions; offline on the test world's ground-truth concepts): descriptions.csv, JSON.
+    Dissect(Box<dissect::DissectArgs>),
     /// LIME explanations of images: superpixel weights (.json), masks (.npy) and pictures.
     Lime(Box<lime::LimeArgs>),
     /// Search LIME's settings for the masks that best match reference masks (mean IoU); writes
@@ -206,6 +210,7 @@ pub(crate) fn run(cli: Cli) -> CliResult<()> {
     match cli.command {
         Command::Cam(a) => cam::run(a),
         Command::Classify(a) => classify::run(a),
+        Command::Dissect(a) => dissect::run(*a),
         Command::Lime(a) => lime::run(*a),
         Command::LimeSearch(a) => lime::run_search(a),
         Command::Preprocess(a) => preprocess::run(a),

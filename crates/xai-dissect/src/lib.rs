@@ -1,11 +1,42 @@
 //! # xai-dissect
 //!
-//! Network dissection for any [`xai_models::Backbone`]: CLIP-Dissect (CLIP embeddings of a probe set and a concept set, soft-WPMI and friends) and the IoU-based Network Dissection of Bau et al.
+//! Network dissection for any [`xai_models::Backbone`]:
 //!
-//! **Status:** the result types ([`Dissection`], [`NeuronLabel`]) are in place; the methods
-//! land in the following changes.
+//! - [`similarity`]: CLIP-Dissect's five similarity functions (soft-WPMI, WPMI, cos, cos³,
+//!   rank reorder) from the concept-similarity matrix `S` and the pooled activations `A`,
+//!   with the reference's defaults; parity with the reference's code to 1e-5.
+//! - [`scorer`]: where `S` comes from ([`ConceptSimilarity`]): precomputed embeddings, or the
+//!   test world's ground-truth concept annotations (the offline stand-in for CLIP).
+//! - [`activations`]: activations of named layers over a [`ProbeSet`], pooled per unit.
+//! - [`dissect`](mod@dissect): the best concept per unit, its score, runners-up and top images,
+//!   as a [`Dissection`].
+//!
+//! ```
+//! use ndarray::array;
+//! use xai_dissect::{dissect::{label_layer, LabelConfig}, similarity::Similarity};
+//! let s = array![[0.9f32, 0.1], [0.2, 0.8], [0.8, 0.3]];
+//! let a = array![[1.0f32, 0.0], [0.0, 2.0], [0.9, 0.1]];
+//! let concepts = vec!["red".to_string(), "sky".to_string()];
+//! let config = LabelConfig { similarity: Similarity::Cos, ..Default::default() };
+//! let labels = label_layer("fc", s.view(), a.view(), &concepts, &[], &config)?;
+//! assert_eq!((labels[0].concept.as_str(), labels[1].concept.as_str()), ("red", "sky"));
+//! # Ok::<(), xai_dissect::Error>(())
+//! ```
 
+pub mod activations;
+mod concepts;
+pub mod dissect;
+mod error;
 mod label;
+mod probe;
+pub mod scorer;
+pub mod similarity;
 
+pub use activations::Pooling;
+pub use concepts::ConceptSet;
+pub use error::{Error, Result};
 pub use label::{ConceptScore, Dissection, NeuronLabel, TopImage};
+pub use probe::{ProbeSet, IMAGE_EXTENSIONS};
+pub use scorer::ConceptSimilarity;
+pub use similarity::Similarity;
 pub use xai_models::Backbone;

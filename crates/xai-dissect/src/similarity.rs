@@ -1,0 +1,560 @@
+//! CLIP-Dissect's similarity functions: from the concept-similarity matrix `S` (N images ×
+//! C concepts) and the pooled activations `A` (N images × U units) of one layer to a score
+//! matrix (U × C); each unit's label is the argmax of its row.
+//!
+//! The five functions follow CLIP-Dissect's `similarity.py` (Oikarinen & Weng, 2023, §3.2 and
+//! appendix A.3), with its defaults:
+//!
+//! - [`SoftWpmi`] (the default): `L[u,c] = Σ_j ln(1 + p_j (P[idx_u[j], c] − 1) + min_prob)`
+//!   over the `top_k` images that activate unit `u` most, `P = softmax(a·S)` over concepts,
+//!   minus `lam` times a per-layer prior `logsumexp_u L[u,c] − ln U`.
+//! - [`Wpmi`]: the same with `L[u,c] = Σ_j ln(P[idx_u[j], c] + min_prob)`.
+//! - `Cos`: cosine of each unit's activation column with each concept's column.
+//! - `Cos3`: the same on centred, cubed columns (norms clipped below at `min_norm`).
+//! - [`RankReorder`]: how well each concept's ranking of the top images reproduces their
+//!   activations.
+//!
+//! Two choices where the reference leaves the result unspecified:
+//! - Ties among the activations (ReLU zeros) are broken by image index, ascending: the top-k
+//!   order is a *stable* descending sort (`torch.topk` gives no order among equal values).
+//! - `rank_reorder` divides by a baseline built from five random permutations; ours are drawn
+//!   from a seeded generator ([`RankReorder::seed`]). The baseline is one positive scalar per
+//!   unit, so it scales a unit's whole row and never changes its argmax.
+//!
+//! `top_k` larger than the number of images is clamped to it (the reference raises).
+//!
+//! The work is chunked over concepts (so `softmax(a·S)` is never held whole), only the image
+//! rows some unit needs are exponentiated, and units run in parallel (rayon).
+
+use ndarray::{Array2, ArrayView2, Axis};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rayon::prelude::*;
+
+use crate::{Error, Result};
+
+/// Settings of soft-WPMI (CLIP-Dissect's defaults).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SoftWpmi {
+    /// Images per unit (default 100).
+    pub top_k: usize,
+    /// Softmax temperature on `S` (default 10).
+    pub a: f32,
+    /// Weight of the prior (default 1).
+    pub lam: f32,
+    /// Added inside the logarithm (default 1e-7).
+    pub min_prob: f32,
+    /// Weight of the most activating image (default 0.998).
+    pub p_start: f32,
+    /// The weights fall linearly towards this (default 0.97; the last is `0.97028` for 100).
+    pub p_end: f32,
+}
+
+impl Default for SoftWpmi {
+    fn default() -> Self {
+        Self {
+            top_k: 100,
+            a: 10.0,
+            lam: 1.0,
+            min_prob: 1e-7,
+            p_start: 0.998,
+            p_end: 0.97,
+        }
+    }
+}
+
+/// Settings of WPMI (CLIP-Dissect's defaults).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Wpmi {
+    /// Images per unit (default 28).
+    pub top_k: usize,
+    /// Softmax temperature on `S` (default 2).
+    pub a: f32,
+    /// Weight of the prior (default 0.6).
+    pub lam: f32,
+    /// Added inside the logarithm (default 1e-7).
+    pub min_prob: f32,
+}
+
+impl Default for Wpmi {
+    fn default() -> Self {
+        Self {
+            top_k: 28,
+            a: 2.0,
+            lam: 0.6,
+            min_prob: 1e-7,
+        }
+    }
+}
+
+/// Settings of rank reorder (CLIP-Dissect's defaults).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RankReorder {
+    /// Exponent of the errors (default 3).
+    pub p: f32,
+    /// Share of the images used per unit: `floor(top_fraction · N)` (default 0.05).
+    pub top_fraction: f32,
+    /// Exponent of the mean similarity the error is divided by (default 0.5).
+    pub scale_p: f32,
+    /// Seed of the five baseline permutations (default 0).
+    pub seed: u64,
+}
+
+impl Default for RankReorder {
+    fn default() -> Self {
+        Self {
+            p: 3.0,
+            top_fraction: 0.05,
+            scale_p: 0.5,
+            seed: 0,
+        }
+    }
+}
+
+/// A similarity function and its settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub enum Similarity {
+    /// Soft weighted pointwise mutual information (the default).
+    SoftWpmi(SoftWpmi),
+    /// Weighted pointwise mutual information.
+    Wpmi(Wpmi),
+    /// Cosine similarity of the columns.
+    Cos,
+    /// Cosine similarity of centred, cubed columns.
+    Cos3 {
+        /// Norms below this are clipped to it (default 1e-3).
+        min_norm: f32,
+    },
+    /// Rank reorder.
+    RankReorder(RankReorder),
+}
+
+impl Default for Similarity {
+    fn default() -> Self {
+        Self::SoftWpmi(SoftWpmi::default())
+    }
+}
+
+/// The names [`Similarity::from_name`] accepts.
+pub const SIMILARITY_NAMES: [&str; 5] = ["soft-wpmi", "wpmi", "cos", "cos3", "rank-reorder"];
+
+impl Similarity {
+    /// The function of this name, with the reference's defaults. Also accepts the reference's
+    /// own names (`soft_wpmi`, `cos_similarity`, `cos_similarity_cubed`, `rank_reorder`).
+    pub fn from_name(name: &str) -> Result<Self> {
+        Ok(
+            match name.trim().to_ascii_lowercase().replace('_', "-").as_str() {
+                "soft-wpmi" => Self::SoftWpmi(SoftWpmi::default()),
+                "wpmi" => Self::Wpmi(Wpmi::default()),
+                "cos" | "cos-similarity" => Self::Cos,
+                "cos3" | "cos-similarity-cubed" => Self::Cos3 { min_norm: 1e-3 },
+                "rank-reorder" => Self::RankReorder(RankReorder::default()),
+                _ => {
+                    return Err(Error::Parameter {
+                        name: "similarity",
+                        reason: format!(
+                            "unknown similarity `{name}`; use one of {}",
+                            SIMILARITY_NAMES.join(", ")
+                        ),
+                    })
+                }
+            },
+        )
+    }
+
+    /// The name, as [`from_name`](Self::from_name) takes it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::SoftWpmi(_) => "soft-wpmi",
+            Self::Wpmi(_) => "wpmi",
+            Self::Cos => "cos",
+            Self::Cos3 { .. } => "cos3",
+            Self::RankReorder(_) => "rank-reorder",
+        }
+    }
+
+    /// Sets the images per unit of the WPMI functions (others have none): `--top-k`.
+    pub fn with_top_k(self, top_k: usize) -> Self {
+        match self {
+            Self::SoftWpmi(p) => Self::SoftWpmi(SoftWpmi { top_k, ..p }),
+            Self::Wpmi(p) => Self::Wpmi(Wpmi { top_k, ..p }),
+            other => other,
+        }
+    }
+
+    /// The score matrix (U × C) of the concepts `S` (N × C) for the activations `A` (N × U)
+    /// of one layer.
+    ///
+    /// ```
+    /// use ndarray::array;
+    /// use xai_dissect::similarity::Similarity;
+    /// // two images, two concepts, one unit that fires on image 1, which shows concept 1
+    /// let s = array![[0.3f32, 0.1], [0.1, 0.3]];
+    /// let a = array![[0.0f32], [2.0]];
+    /// let scores = Similarity::Cos.compute(s.view(), a.view())?;
+    /// assert!(scores[[0, 1]] > scores[[0, 0]]);
+    /// # Ok::<(), xai_dissect::Error>(())
+    /// ```
+    pub fn compute(&self, s: ArrayView2<'_, f32>, a: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
+        check_inputs(s, a)?;
+        match *self {
+            Self::SoftWpmi(p) => Ok(pmi(
+                s,
+                a,
+                PmiKind::Soft {
+                    p_start: p.p_start,
+                    p_end: p.p_end,
+                },
+                p.top_k,
+                p.a,
+                p.lam,
+                p.min_prob,
+            )),
+            Self::Wpmi(p) => Ok(pmi(s, a, PmiKind::Plain, p.top_k, p.a, p.lam, p.min_prob)),
+            Self::Cos => cos(s, a),
+            Self::Cos3 { min_norm } => cos3(s, a, min_norm),
+            Self::RankReorder(p) => {
+                let (raw, base) = rank_reorder_parts(s, a, &p)?;
+                let mut out = raw;
+                for (mut row, b) in out.axis_iter_mut(Axis(0)).zip(base) {
+                    row.mapv_inplace(|v| v / b);
+                }
+                Ok(out)
+            }
+        }
+    }
+}
+
+fn check_inputs(s: ArrayView2<'_, f32>, a: ArrayView2<'_, f32>) -> Result<()> {
+    if s.nrows() != a.nrows() {
+        return Err(Error::Shape {
+            what: "the activations".into(),
+            actual: a.shape().to_vec(),
+            expected: format!(
+                "one row per probe image ({} images in the concept similarities)",
+                s.nrows()
+            ),
+        });
+    }
+    if s.nrows() == 0 || s.ncols() == 0 || a.ncols() == 0 {
+        return Err(Error::Parameter {
+            name: "inputs",
+            reason: format!(
+                "need at least one image, concept and unit (S is {:?}, A is {:?})",
+                s.shape(),
+                a.shape()
+            ),
+        });
+    }
+    if let Some(((i, c), _)) = s.indexed_iter().find(|(_, v)| !v.is_finite()) {
+        return Err(Error::NonFinite(format!(
+            "concept similarity of image {i}, concept {c} is not finite"
+        )));
+    }
+    if let Some(((i, u), _)) = a.indexed_iter().find(|(_, v)| !v.is_finite()) {
+        return Err(Error::NonFinite(format!(
+            "activation of image {i}, unit {u} is not finite"
+        )));
+    }
+    Ok(())
+}
+
+/// For each unit, the images in descending order of its activation, ties by index (stable),
+/// cut to the first `k`.
+pub fn top_images(a: ArrayView2<'_, f32>, k: usize) -> Vec<Vec<usize>> {
+    let n = a.nrows();
+    let k = k.min(n);
+    (0..a.ncols())
+        .into_par_iter()
+        .map(|u| {
+            let col = a.column(u);
+            let mut idx: Vec<usize> = (0..n).collect();
+            let cmp = |x: &usize, y: &usize| col[*y].total_cmp(&col[*x]).then(x.cmp(y));
+            if k < n && k > 0 {
+                idx.select_nth_unstable_by(k - 1, cmp);
+                idx.truncate(k);
+            }
+            idx.sort_by(cmp);
+            idx.truncate(k);
+            idx
+        })
+        .collect()
+}
+
+#[derive(Clone, Copy)]
+enum PmiKind {
+    Soft { p_start: f32, p_end: f32 },
+    Plain,
+}
+
+/// Concepts per chunk: big enough for long vector loops, small enough that the exponentiated
+/// rows of a chunk stay in cache-friendly tens of megabytes.
+const CONCEPT_CHUNK: usize = 512;
+/// Factors multiplied in f64 before one logarithm: every factor is at least 1e-7 (WPMI) or
+/// 0.002 (soft-WPMI), so 16 of them stay above 1e-112, far from underflow.
+const LOG_GROUP: usize = 16;
+
+fn pmi(
+    s: ArrayView2<'_, f32>,
+    a: ArrayView2<'_, f32>,
+    kind: PmiKind,
+    top_k: usize,
+    temp: f32,
+    lam: f32,
+    min_prob: f32,
+) -> Array2<f32> {
+    let (n, c_total) = s.dim();
+    let units = a.ncols();
+    let k = top_k.clamp(1, n);
+    let tops = top_images(a, k);
+    // Only the rows some unit looks at are ever exponentiated.
+    let mut used = vec![usize::MAX; n];
+    let mut rows = Vec::new();
+    for t in &tops {
+        for &i in t {
+            if used[i] == usize::MAX {
+                used[i] = rows.len();
+                rows.push(i);
+            }
+        }
+    }
+    let positions: Vec<Vec<usize>> = tops
+        .iter()
+        .map(|t| t.iter().map(|&i| used[i]).collect())
+        .collect();
+    // Row maxima and softmax denominators over all concepts.
+    let norm: Vec<(f32, f64)> = rows
+        .par_iter()
+        .map(|&i| {
+            let row = s.row(i);
+            let m = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(temp * v));
+            let sum: f64 = row.iter().map(|&v| ((temp * v - m) as f64).exp()).sum();
+            (m, sum)
+        })
+        .collect();
+    let weights: Vec<f32> = match kind {
+        PmiKind::Soft { p_start, p_end } => {
+            let step = p_start - p_end;
+            (0..k)
+                .map(|j| p_start - (j as f32 / k as f32) * step)
+                .collect()
+        }
+        PmiKind::Plain => vec![1.0; k],
+    };
+    let mut l = Array2::<f64>::zeros((units, c_total));
+    let mut prob = vec![0f64; rows.len() * CONCEPT_CHUNK];
+    for c0 in (0..c_total).step_by(CONCEPT_CHUNK) {
+        let w = CONCEPT_CHUNK.min(c_total - c0);
+        prob[..rows.len() * w]
+            .par_chunks_mut(w)
+            .zip(rows.par_iter().zip(norm.par_iter()))
+            .for_each(|(out, (&i, &(m, sum)))| {
+                let row = s.row(i);
+                for (o, &v) in out.iter_mut().zip(row.iter().skip(c0)) {
+                    *o = ((temp * v - m) as f64).exp() / sum;
+                }
+            });
+        let prob = &prob[..rows.len() * w];
+        let mut block: Vec<Vec<f64>> = positions
+            .par_iter()
+            .map(|pos| {
+                let mut total = vec![0f64; w];
+                let mut acc = vec![1f64; w];
+                for (g, group) in pos.chunks(LOG_GROUP).enumerate() {
+                    for (jj, &r) in group.iter().enumerate() {
+                        let pj = weights[g * LOG_GROUP + jj];
+                        let p = &prob[r * w..(r + 1) * w];
+                        match kind {
+                            PmiKind::Soft { .. } => {
+                                let (pj, mp) = (pj as f64, min_prob as f64);
+                                for (x, &v) in acc.iter_mut().zip(p) {
+                                    *x *= (1.0 + pj * (v - 1.0)) + mp;
+                                }
+                            }
+                            PmiKind::Plain => {
+                                let mp = min_prob as f64;
+                                for (x, &v) in acc.iter_mut().zip(p) {
+                                    *x *= v + mp;
+                                }
+                            }
+                        }
+                    }
+                    for (t, x) in total.iter_mut().zip(acc.iter_mut()) {
+                        *t += x.ln();
+                        *x = 1.0;
+                    }
+                }
+                total
+            })
+            .collect();
+        for (u, vals) in block.iter_mut().enumerate() {
+            for (dst, v) in l.row_mut(u).iter_mut().skip(c0).zip(vals.iter()) {
+                *dst = *v;
+            }
+        }
+    }
+    // The prior of each concept over the units of this layer.
+    let ln_u = (units as f64).ln();
+    let prior: Vec<f64> = (0..c_total)
+        .map(|c| {
+            let col = l.column(c);
+            let m = col.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v));
+            m + col.iter().map(|&v| (v - m).exp()).sum::<f64>().ln() - ln_u
+        })
+        .collect();
+    let lam = lam as f64;
+    Array2::from_shape_fn((units, c_total), |(u, c)| {
+        (l[[u, c]] - lam * prior[c]) as f32
+    })
+}
+
+/// Each column divided by its L2 norm (`clip`: norms below it are raised to it).
+fn normalise_columns(x: &mut Array2<f32>, clip: Option<f32>) {
+    let norms: Vec<f32> = x
+        .axis_iter(Axis(1))
+        .map(|col| {
+            col.iter()
+                .map(|&v| (v as f64) * (v as f64))
+                .sum::<f64>()
+                .sqrt() as f32
+        })
+        .collect();
+    let norms: Vec<f32> = match clip {
+        Some(m) => norms.into_iter().map(|v| v.max(m)).collect(),
+        None => norms,
+    };
+    for mut row in x.axis_iter_mut(Axis(0)) {
+        for (v, n) in row.iter_mut().zip(&norms) {
+            *v /= n;
+        }
+    }
+}
+
+/// `aᵀ · s` with candle's multithreaded matmul.
+fn at_b(a: &Array2<f32>, s: &Array2<f32>) -> Result<Array2<f32>> {
+    use candle_core::{Device, Tensor};
+    let (n, u) = a.dim();
+    let c = s.ncols();
+    let contiguous = |x: &Array2<f32>| x.as_standard_layout().iter().copied().collect::<Vec<_>>();
+    let at = Tensor::from_vec(contiguous(a), (n, u), &Device::Cpu)?.t()?;
+    let st = Tensor::from_vec(contiguous(s), (n, c), &Device::Cpu)?;
+    let out = at.matmul(&st)?.flatten_all()?.to_vec1::<f32>()?;
+    Array2::from_shape_vec((u, c), out).map_err(|e| Error::Parameter {
+        name: "inputs",
+        reason: e.to_string(),
+    })
+}
+
+fn cos(s: ArrayView2<'_, f32>, a: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
+    let mut s = s.to_owned();
+    let mut a = a.to_owned();
+    normalise_columns(&mut s, None);
+    normalise_columns(&mut a, None);
+    at_b(&a, &s)
+}
+
+fn cos3(s: ArrayView2<'_, f32>, a: ArrayView2<'_, f32>, min_norm: f32) -> Result<Array2<f32>> {
+    let prep = |x: ArrayView2<'_, f32>| {
+        let n = x.nrows() as f64;
+        let means: Vec<f32> = x
+            .axis_iter(Axis(1))
+            .map(|c| (c.iter().map(|&v| v as f64).sum::<f64>() / n) as f32)
+            .collect();
+        let mut y = Array2::from_shape_fn(x.dim(), |(i, j)| {
+            let d = x[[i, j]] - means[j];
+            d * d * d
+        });
+        normalise_columns(&mut y, Some(min_norm));
+        y
+    };
+    at_b(&prep(a), &prep(s))
+}
+
+/// Rank reorder without its baseline: `(−err_raw[u,c] / avg[u,c]^scale_p, baseline[u])`, so
+/// that the score is `raw / baseline`. Exposed because the baseline is random; parity tests
+/// compare the raw part.
+pub fn rank_reorder_parts(
+    s: ArrayView2<'_, f32>,
+    a: ArrayView2<'_, f32>,
+    params: &RankReorder,
+) -> Result<(Array2<f32>, Vec<f32>)> {
+    check_inputs(s, a)?;
+    let (n, c_total) = s.dim();
+    let top_n = (n as f64 * params.top_fraction as f64).floor() as usize;
+    if top_n == 0 {
+        return Err(Error::Parameter {
+            name: "top_fraction",
+            reason: format!(
+                "{} of {n} images is less than one image; rank reorder needs more probe images",
+                params.top_fraction
+            ),
+        });
+    }
+    let tops = top_images(a, top_n);
+    let p = params.p;
+    let results: Vec<(Vec<f32>, f32)> = tops
+        .par_iter()
+        .enumerate()
+        .map(|(u, idx)| {
+            let t: Vec<f32> = idx.iter().map(|&i| a[[i, u]]).collect();
+            let asc: Vec<f32> = t.iter().rev().copied().collect();
+            let mut rng = rand::rngs::StdRng::seed_from_u64(
+                params.seed ^ (u as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            );
+            let mut base = 0f64;
+            for _ in 0..5 {
+                let mut perm: Vec<usize> = (0..top_n).collect();
+                perm.shuffle(&mut rng);
+                for (j, &pj) in perm.iter().enumerate() {
+                    base += ((asc[j] - asc[pj]).abs() as f64).powf(p as f64);
+                }
+            }
+            let base = (base / (5 * top_n) as f64) as f32;
+            let mut out = vec![0f32; c_total];
+            let mut col: Vec<(f32, usize)> = Vec::with_capacity(top_n);
+            for (c, o) in out.iter_mut().enumerate() {
+                col.clear();
+                col.extend(idx.iter().enumerate().map(|(j, &i)| (s[[i, c]], j)));
+                let avg = (col.iter().map(|x| x.0 as f64).sum::<f64>() / top_n as f64) as f32;
+                // Rank of each entry within the column, ascending (ties by position).
+                col.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
+                let mut err = 0f64;
+                for (rank, &(_, j)) in col.iter().enumerate() {
+                    err += ((t[j] - asc[rank]).abs() as f64).powf(p as f64);
+                }
+                let err = (err / top_n as f64) as f32;
+                *o = -err / avg.powf(params.scale_p);
+            }
+            (out, base)
+        })
+        .collect();
+    let mut raw = Array2::<f32>::zeros((a.ncols(), c_total));
+    let mut bases = Vec::with_capacity(results.len());
+    for (u, (row, b)) in results.into_iter().enumerate() {
+        raw.row_mut(u).assign(&ndarray::ArrayView1::from(&row));
+        bases.push(b);
+    }
+    Ok((raw, bases))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ties_are_broken_by_index_and_the_order_is_descending() {
+        let a = ndarray::array![[0.0f32], [3.0], [0.0], [3.0], [1.0]];
+        assert_eq!(top_images(a.view(), 4), vec![vec![1, 3, 4, 0]]);
+        assert_eq!(top_images(a.view(), 9), vec![vec![1, 3, 4, 0, 2]]);
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for n in SIMILARITY_NAMES {
+            assert_eq!(Similarity::from_name(n).unwrap().name(), n);
+        }
+        assert!(Similarity::from_name("nope").is_err());
+    }
+}

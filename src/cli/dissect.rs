@@ -1,0 +1,268 @@
+//! `xai dissect`: label the units of a model's layers with concepts (CLIP-Dissect style).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use xai::dissect::dissect::{dissect, LabelConfig};
+use xai::dissect::scorer::{testworld_concepts, ConceptSimilarity, GroundTruthSimilarity};
+use xai::dissect::{activations, ConceptSet, Dissection, Pooling, ProbeSet, Similarity};
+use xai::testworld::{Scene, SceneConfig};
+
+use super::{write_atomic, CliError, CliResult};
+
+#[derive(Debug, Args)]
+pub(crate) struct DissectArgs {
+    /// The model to dissect: testworld-objects (default), testworld-scenes, or a ResNet
+    /// architecture with --target-weights.
+    #[arg(long, default_value = "testworld-objects")]
+    target: String,
+    /// Weights of the target model (.safetensors or .pth).
+    #[arg(long, value_name = "FILE")]
+    target_weights: Option<PathBuf>,
+    /// Layers to dissect, comma-separated, in output order.
+    #[arg(long, value_delimiter = ',', default_value = "layer3,layer4,fc")]
+    layers: Vec<String>,
+    /// CLIP model for the concept similarities: RN50, ViT-B/16 or ViT-B/32. Without it the
+    /// test world's ground-truth concept annotations are used (offline).
+    #[arg(long)]
+    clip: Option<String>,
+    /// CLIP weights file.
+    #[arg(long, value_name = "FILE")]
+    clip_weights: Option<PathBuf>,
+    /// CLIP's BPE vocabulary (bpe_simple_vocab_16e6.txt.gz).
+    #[arg(long, value_name = "FILE")]
+    clip_vocab: Option<PathBuf>,
+    /// Probe images, a folder read recursively (sorted paths). With the ground-truth scorer:
+    /// the `images` folder of `xai testworld generate`. Default: --probe-scenes test-world
+    /// scenes generated into OUT/probe.
+    #[arg(long, value_name = "DIR")]
+    probe: Option<PathBuf>,
+    /// Number of test-world scenes generated when --probe is absent (seeds 0..N).
+    #[arg(long, default_value_t = 200)]
+    probe_scenes: usize,
+    /// Concepts, one a line (blank lines skipped, repeats kept once). Default: the test
+    /// world's 42 concepts.
+    #[arg(long, value_name = "FILE")]
+    concepts: Option<PathBuf>,
+    /// Similarity function: soft-wpmi, wpmi, cos, cos3, rank-reorder.
+    #[arg(long, default_value = "soft-wpmi")]
+    similarity: String,
+    /// Pooling of spatial maps per unit: avg or max.
+    #[arg(long, default_value = "avg")]
+    pool: String,
+    /// Images per unit of soft-wpmi/wpmi (default: the function's, 100 / 28).
+    #[arg(long)]
+    top_k: Option<usize>,
+    /// Images per forward pass.
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    /// Output folder: descriptions.csv and dissection.json.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+}
+
+pub(crate) fn run(a: DissectArgs) -> CliResult<()> {
+    if a.clip.is_some() || a.clip_weights.is_some() || a.clip_vocab.is_some() {
+        if let Some(c) = &a.clip {
+            if !["RN50", "ViT-B/16", "ViT-B/32"].contains(&c.as_str()) {
+                return Err(CliError::Msg(format!(
+                    "unknown CLIP model `{c}`; use RN50, ViT-B/16 or ViT-B/32"
+                )));
+            }
+        }
+        // merger: build `ClipSimilarity` (xai_dissect::scorer) from --clip, --clip-weights and
+        // --clip-vocab here.
+        return Err(CliError::Msg(
+            "CLIP support is not built in this version; leave out --clip/--clip-weights/--clip-vocab to use the test world's ground-truth concept scorer".into(),
+        ));
+    }
+    let dis = |e: xai::dissect::Error| CliError::Msg(e.to_string());
+    let mut similarity = Similarity::from_name(&a.similarity).map_err(dis)?;
+    if let Some(k) = a.top_k {
+        if k == 0 {
+            return Err(CliError::Msg("--top-k must be at least 1".into()));
+        }
+        similarity = similarity.with_top_k(k);
+    }
+    let pooling = match a.pool.as_str() {
+        "avg" => Pooling::Avg,
+        "max" => Pooling::Max,
+        other => {
+            return Err(CliError::Msg(format!(
+                "unknown --pool `{other}`; use avg or max"
+            )))
+        }
+    };
+    if a.layers.is_empty() || a.layers.iter().any(|l| l.trim().is_empty()) {
+        return Err(CliError::Msg(
+            "--layers needs at least one layer name".into(),
+        ));
+    }
+    let device = xai::models::candle_core::Device::Cpu;
+    let model = xai::zoo::load(Some(&a.target), a.target_weights.as_deref(), &device)?;
+    for l in &a.layers {
+        model.layer(l)?;
+    }
+    let kinds: BTreeMap<String, String> = testworld_concepts().into_iter().collect();
+    let concepts: Vec<String> = match &a.concepts {
+        Some(p) => {
+            let set = ConceptSet::from_file(p).map_err(dis)?;
+            if set.blank_lines + set.duplicates > 0 {
+                eprintln!(
+                    "{}: {} concepts ({} blank lines and {} repeats skipped)",
+                    p.display(),
+                    set.len(),
+                    set.blank_lines,
+                    set.duplicates
+                );
+            }
+            set.names().to_vec()
+        }
+        None => testworld_concepts().into_iter().map(|(n, _)| n).collect(),
+    };
+    let probe_dir = match &a.probe {
+        Some(p) => p.clone(),
+        None => generate_probe(&a.out.join("probe"), a.probe_scenes)?,
+    };
+    let probe = ProbeSet::from_dir(&probe_dir).map_err(dis)?;
+    let scorer = GroundTruthSimilarity::new(concepts.clone());
+    let s = scorer.similarities(0, &probe.images).map_err(dis)?;
+    let bar = bar(probe.len() as u64, "activations");
+    let acts = activations::activations(
+        &*model,
+        &a.layers,
+        &probe.images,
+        pooling,
+        a.batch_size,
+        &mut |done| bar.set_position(done as u64),
+    )
+    .map_err(dis)?;
+    bar.finish_and_clear();
+    let config = LabelConfig {
+        similarity,
+        ..LabelConfig::default()
+    };
+    let layers: Vec<(String, _)> = a.layers.iter().cloned().zip(acts).collect();
+    let kinds: BTreeMap<String, String> = concepts
+        .iter()
+        .filter_map(|c| kinds.get(c).map(|k| (c.clone(), k.clone())))
+        .collect();
+    let result = dissect(
+        &a.target,
+        &layers,
+        s.view(),
+        &concepts,
+        kinds,
+        &probe.images,
+        &config,
+    )
+    .map_err(dis)?;
+    // merger: replace with report::write_outputs
+    let written = write_outputs(&result, &a.out)?;
+    for p in written {
+        println!("{}", p.display());
+    }
+    Ok(())
+}
+
+/// `descriptions.csv` (`layer,unit,description,similarity,top_k`, top-k as
+/// `concept:score;…`) and `dissection.json`.
+// merger: replace with report::write_outputs
+fn write_outputs(d: &Dissection, out: &Path) -> CliResult<Vec<PathBuf>> {
+    let mut csv = String::from("layer,unit,description,similarity,top_k\n");
+    let quote = |s: &str| {
+        if s.contains([',', '"', '\n']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_string()
+        }
+    };
+    for l in &d.labels {
+        let top: Vec<String> = l
+            .top_k
+            .iter()
+            .map(|c| format!("{}:{:.6}", c.concept, c.score))
+            .collect();
+        let _ = writeln!(
+            csv,
+            "{},{},{},{:.6},{}",
+            quote(&l.layer),
+            l.unit,
+            quote(&l.concept),
+            l.similarity,
+            quote(&top.join(";"))
+        );
+    }
+    let csv_path = out.join("descriptions.csv");
+    write_atomic(&csv_path, |tmp| {
+        std::fs::write(tmp, &csv).map_err(|e| CliError::io(tmp, e))
+    })?;
+    let json = serde_json::to_string_pretty(d).map_err(|e| CliError::Msg(e.to_string()))?;
+    let json_path = out.join("dissection.json");
+    write_atomic(&json_path, |tmp| {
+        std::fs::write(tmp, &json).map_err(|e| CliError::io(tmp, e))
+    })?;
+    Ok(vec![csv_path, json_path])
+}
+
+/// Renders `n` test-world scenes (seeds 0..n, 112×112, the built-in models' resolution) with
+/// their concept masks in the layout of `xai testworld generate`, unless already there;
+/// returns the images folder.
+fn generate_probe(dir: &Path, n: usize) -> CliResult<PathBuf> {
+    if n == 0 {
+        return Err(CliError::Msg("--probe-scenes must be at least 1".into()));
+    }
+    let config = SceneConfig {
+        width: 112,
+        height: 112,
+        ..SceneConfig::default()
+    };
+    let images = dir.join("images");
+    let bar = bar(n as u64, "probe scenes");
+    for seed in 0..n as u64 {
+        let name = format!("scene_{seed:06}");
+        let img_path = images.join(format!("{name}.png"));
+        bar.set_position(seed);
+        if img_path.exists() {
+            continue;
+        }
+        let scene = Scene::generate(seed, &config).map_err(|e| CliError::Msg(e.to_string()))?;
+        let cdir = dir.join("concepts").join(&name);
+        for (concept, mask) in &scene.concepts {
+            save_png(
+                &cdir.join(format!("{}.png", concept.name)),
+                &mask.to_gray_image(),
+            )?;
+        }
+        // The image last: its presence marks the scene complete.
+        save_png(&img_path, &scene.image)?;
+    }
+    bar.finish_and_clear();
+    Ok(images)
+}
+
+fn save_png<P, C>(path: &Path, img: &image::ImageBuffer<P, C>) -> CliResult<()>
+where
+    P: image::Pixel + image::PixelWithColorType,
+    [P::Subpixel]: image::EncodableLayout,
+    C: std::ops::Deref<Target = [P::Subpixel]>,
+{
+    write_atomic(path, |tmp| {
+        img.save_with_format(tmp, image::ImageFormat::Png)
+            .map_err(|e| CliError::Msg(format!("{}: {e}", tmp.display())))
+    })
+}
+
+fn bar(len: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    if let Ok(style) =
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {elapsed} {msg}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_prefix(what.to_string());
+    bar
+}
