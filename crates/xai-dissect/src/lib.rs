@@ -6,6 +6,7 @@
 //! land in the following changes.
 
 mod label;
+pub mod report;
 
 pub use label::{ConceptScore, Dissection, NeuronLabel, TopImage};
 pub use xai_models::Backbone;
