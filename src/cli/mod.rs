@@ -7,6 +7,7 @@ use xai::models::candle_core::Device;
 
 mod cam;
 mod classify;
+mod dissect_compare;
 mod lime;
 mod preprocess;
 mod segment;
@@ -31,6 +32,9 @@ enum Command {
     Cam(cam::CamArgs),
     /// Print the top classes of a model for an image (or a folder of images).
     Classify(classify::ClassifyArgs),
+    /// Compare the dissections of two models (`xai dissect` output folders): dominant concepts
+    /// per layer side by side, concepts unique to each, per-layer overlap; CSV, charts, reports.
+    DissectCompare(dissect_compare::DissectCompareArgs),
     /// LIME explanations of images: superpixel weights (.json), masks (.npy) and pictures.
     Lime(Box<lime::LimeArgs>),
     /// Search LIME's settings for the masks that best match reference masks (mean IoU); writes
@@ -206,6 +210,7 @@ pub(crate) fn run(cli: Cli) -> CliResult<()> {
     match cli.command {
         Command::Cam(a) => cam::run(a),
         Command::Classify(a) => classify::run(a),
+        Command::DissectCompare(a) => dissect_compare::run(a),
         Command::Lime(a) => lime::run(*a),
         Command::LimeSearch(a) => lime::run_search(a),
         Command::Preprocess(a) => preprocess::run(a),
