@@ -200,7 +200,7 @@ fn json_that_is_not_a_dissection_is_refused_naming_the_file() {
         &[
             "dissection.json",
             "is not a valid dissection",
-            "missing field",
+            "invalid type",
         ],
     );
     std::fs::write(b_path.join("dissection.json"), "{ truncated").unwrap();

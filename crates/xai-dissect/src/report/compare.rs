@@ -562,9 +562,15 @@ mod tests {
         )
         .unwrap();
         // serde_json's float parsing may differ in the last digit, so compare with a tolerance.
-        assert_eq!((&back.unique_to_a, &back.unique_to_b), (&c.unique_to_a, &c.unique_to_b));
+        assert_eq!(
+            (&back.unique_to_a, &back.unique_to_b),
+            (&c.unique_to_a, &c.unique_to_b)
+        );
         for (x, y) in back.layers.iter().zip(&c.layers) {
-            assert_eq!((&x.layer, &x.shared, &x.only_a), (&y.layer, &y.shared, &y.only_a));
+            assert_eq!(
+                (&x.layer, &x.shared, &x.only_a),
+                (&y.layer, &y.shared, &y.only_a)
+            );
             assert!((x.jaccard.unwrap() - y.jaccard.unwrap()).abs() < 1e-12);
         }
     }
