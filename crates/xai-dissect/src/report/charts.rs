@@ -20,11 +20,9 @@ impl KindColours {
     pub(crate) fn new<'a>(kinds: impl IntoIterator<Item = &'a str>) -> Self {
         let set: BTreeSet<&str> = kinds.into_iter().collect();
         let mut out = Vec::new();
-        let mut i = 0;
-        for k in set.iter().filter(|k| **k != NO_KIND) {
+        for (i, k) in set.iter().filter(|k| **k != NO_KIND).enumerate() {
             // The last palette entry is grey, kept for NO_KIND.
             out.push((k.to_string(), PALETTE[i % (PALETTE.len() - 1)]));
-            i += 1;
         }
         if set.contains(NO_KIND) {
             out.push((NO_KIND.to_string(), PALETTE[PALETTE.len() - 1]));

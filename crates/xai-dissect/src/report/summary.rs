@@ -132,7 +132,7 @@ pub fn concept_counts(d: &Dissection, layer: &str) -> Vec<ConceptCount> {
         })
         .collect();
     // Stable sort: the BTreeMap already ordered ties by name.
-    out.sort_by(|a, b| b.units.cmp(&a.units));
+    out.sort_by_key(|c| std::cmp::Reverse(c.units));
     out
 }
 
