@@ -1,14 +1,13 @@
 //! `xai dissect`: label the units of a model's layers with concepts (CLIP-Dissect style).
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use xai::dissect::dissect::{dissect, LabelConfig};
 use xai::dissect::scorer::{testworld_concepts, ConceptSimilarity, GroundTruthSimilarity};
-use xai::dissect::{activations, ConceptSet, Dissection, Pooling, ProbeSet, Similarity};
+use xai::dissect::{activations, ConceptSet, Pooling, ProbeSet, Similarity};
 use xai::testworld::{Scene, SceneConfig};
 
 use super::{write_atomic, CliError, CliResult};
@@ -160,52 +159,19 @@ pub(crate) fn run(a: DissectArgs) -> CliResult<()> {
         &config,
     )
     .map_err(dis)?;
-    // merger: replace with report::write_outputs
-    let written = write_outputs(&result, &a.out)?;
-    for p in written {
+    let written = xai::dissect::report::write_outputs_with(
+        &result,
+        &a.out,
+        &xai::dissect::report::ReportConfig::default(),
+    )
+    .map_err(|e| CliError::Msg(e.to_string()))?;
+    for w in &written.warnings {
+        eprintln!("warning: {w}");
+    }
+    for p in written.files {
         println!("{}", p.display());
     }
     Ok(())
-}
-
-/// `descriptions.csv` (`layer,unit,description,similarity,top_k`, top-k as
-/// `concept:score;…`) and `dissection.json`.
-// merger: replace with report::write_outputs
-fn write_outputs(d: &Dissection, out: &Path) -> CliResult<Vec<PathBuf>> {
-    let mut csv = String::from("layer,unit,description,similarity,top_k\n");
-    let quote = |s: &str| {
-        if s.contains([',', '"', '\n']) {
-            format!("\"{}\"", s.replace('"', "\"\""))
-        } else {
-            s.to_string()
-        }
-    };
-    for l in &d.labels {
-        let top: Vec<String> = l
-            .top_k
-            .iter()
-            .map(|c| format!("{}:{:.6}", c.concept, c.score))
-            .collect();
-        let _ = writeln!(
-            csv,
-            "{},{},{},{:.6},{}",
-            quote(&l.layer),
-            l.unit,
-            quote(&l.concept),
-            l.similarity,
-            quote(&top.join(";"))
-        );
-    }
-    let csv_path = out.join("descriptions.csv");
-    write_atomic(&csv_path, |tmp| {
-        std::fs::write(tmp, &csv).map_err(|e| CliError::io(tmp, e))
-    })?;
-    let json = serde_json::to_string_pretty(d).map_err(|e| CliError::Msg(e.to_string()))?;
-    let json_path = out.join("dissection.json");
-    write_atomic(&json_path, |tmp| {
-        std::fs::write(tmp, &json).map_err(|e| CliError::io(tmp, e))
-    })?;
-    Ok(vec![csv_path, json_path])
 }
 
 /// Renders `n` test-world scenes (seeds 0..n, 112×112, the built-in models' resolution) with

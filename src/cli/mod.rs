@@ -8,6 +8,7 @@ use xai::models::candle_core::Device;
 mod cam;
 mod classify;
 mod dissect;
+mod dissect_compare;
 mod lime;
 mod preprocess;
 mod segment;
@@ -35,6 +36,9 @@ enum Command {
     /// Label the units of a model's layers with concepts (CLIP-Dissect's similarity
     /// functions; offline on the test world's ground-truth concepts): descriptions.csv, JSON.
     Dissect(Box<dissect::DissectArgs>),
+    /// Compare the dissections of two models (`xai dissect` output folders): dominant concepts
+    /// per layer side by side, concepts unique to each, per-layer overlap; CSV, charts, reports.
+    DissectCompare(dissect_compare::DissectCompareArgs),
     /// LIME explanations of images: superpixel weights (.json), masks (.npy) and pictures.
     Lime(Box<lime::LimeArgs>),
     /// Search LIME's settings for the masks that best match reference masks (mean IoU); writes
@@ -211,6 +215,7 @@ pub(crate) fn run(cli: Cli) -> CliResult<()> {
         Command::Cam(a) => cam::run(a),
         Command::Classify(a) => classify::run(a),
         Command::Dissect(a) => dissect::run(*a),
+        Command::DissectCompare(a) => dissect_compare::run(a),
         Command::Lime(a) => lime::run(*a),
         Command::LimeSearch(a) => lime::run_search(a),
         Command::Preprocess(a) => preprocess::run(a),

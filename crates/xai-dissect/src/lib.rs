@@ -29,6 +29,7 @@ pub mod dissect;
 mod error;
 mod label;
 mod probe;
+pub mod report;
 pub mod scorer;
 pub mod similarity;
 
