@@ -17,7 +17,8 @@ use crate::{Error, Result};
 ///
 /// Masks are built chunk by chunk on the fly (never all `K` at once) and batched across
 /// channels and images, `batch_size` per forward pass (default 16, as the reference); progress
-/// is reported through [`crate::Cam::on_progress`].
+/// is reported through [`crate::Cam::on_progress`]. Channels that are zero everywhere share one
+/// forward pass of the all-zero input, the input each of them would give.
 ///
 /// ```
 /// use candle_core::{Device, Tensor};
@@ -80,13 +81,36 @@ impl CamMethod for ScoreCam {
             .t()?
             .contiguous()?;
         let flat = a.reshape((batch * k, h, w))?;
-        let pairs: Vec<(usize, usize)> = (0..batch)
+        // A channel that is zero everywhere (common after a ReLU) gives the all-zero mask and
+        // so the all-zero input, whatever the image: score that input once per model and reuse
+        // it instead of spending a forward pass per such channel. Only exact zeros qualify, so
+        // the scores are the same as the reference's channel-by-channel ones.
+        let peaks: Vec<f32> = flat
+            .abs()?
+            .flatten_from(1)?
+            .max(1)?
+            .to_dtype(DType::F32)?
+            .to_vec1()?;
+        let (dead, pairs): (Vec<(usize, usize)>, Vec<(usize, usize)>) = (0..batch)
             .flat_map(|b| (0..k).map(move |ch| (b, ch)))
-            .collect();
-        let total = pairs.len();
+            .partition(|&(b, ch)| peaks[b * k + ch] == 0.0);
+        let total = batch * k;
         let mut scores = vec![0f32; total];
-        cx.report(self.name(), 0, total);
-        for (chunk_index, chunk) in pairs.chunks(self.batch_size).enumerate() {
+        if !dead.is_empty() {
+            let zero = cx.input.narrow(0, 0, 1)?.zeros_like()?;
+            let out = cx.model.forward(&zero)?;
+            let images: Vec<usize> = dead.iter().map(|&(b, _)| b).collect();
+            let rows = Tensor::zeros(images.len(), DType::U32, dev)?;
+            let s = cx
+                .targets
+                .score_rows(&images, &out.index_select(&rows, 0)?)?;
+            for (&(b, ch), score) in dead.iter().zip(s) {
+                scores[b * k + ch] = score;
+            }
+        }
+        let mut done = dead.len();
+        cx.report(self.name(), done, total);
+        for chunk in pairs.chunks(self.batch_size) {
             let n = chunk.len();
             let images: Vec<usize> = chunk.iter().map(|&(b, _)| b).collect();
             let rows = Tensor::from_iter(chunk.iter().map(|&(b, ch)| (b * k + ch) as u32), dev)?;
@@ -102,9 +126,11 @@ impl CamMethod for ScoreCam {
             let masked = cx.input.index_select(&idx, 0)?.broadcast_mul(&masks)?;
             let out = cx.model.forward(&masked)?;
             let s = cx.targets.score_rows(&images, &out)?;
-            let start = chunk_index * self.batch_size;
-            scores[start..start + n].copy_from_slice(&s);
-            cx.report(self.name(), start + n, total);
+            for (&(b, ch), score) in chunk.iter().zip(s) {
+                scores[b * k + ch] = score;
+            }
+            done += n;
+            cx.report(self.name(), done, total);
         }
         // Softmax over the channels of each image, in f32.
         let mut weights = Vec::with_capacity(total);
