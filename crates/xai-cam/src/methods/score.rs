@@ -91,9 +91,15 @@ impl CamMethod for ScoreCam {
             .max(1)?
             .to_dtype(DType::F32)?
             .to_vec1()?;
-        let (dead, pairs): (Vec<(usize, usize)>, Vec<(usize, usize)>) = (0..batch)
-            .flat_map(|b| (0..k).map(move |ch| (b, ch)))
-            .partition(|&(b, ch)| peaks[b * k + ch] == 0.0);
+        let mut dead: Vec<(usize, usize)> = Vec::new();
+        let mut pairs: Vec<(usize, usize)> = Vec::new();
+        for (b, ch) in (0..batch).flat_map(|b| (0..k).map(move |ch| (b, ch))) {
+            if peaks[b * k + ch] == 0.0 {
+                dead.push((b, ch));
+            } else {
+                pairs.push((b, ch));
+            }
+        }
         let total = batch * k;
         let mut scores = vec![0f32; total];
         if !dead.is_empty() {
