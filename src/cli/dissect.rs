@@ -8,9 +8,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use xai::dissect::dissect::{dissect, LabelConfig};
 use xai::dissect::scorer::{testworld_concepts, ConceptSimilarity, GroundTruthSimilarity};
 use xai::dissect::{activations, ConceptSet, Pooling, ProbeSet, Similarity};
-use xai::testworld::{Scene, SceneConfig};
 
-use super::{write_atomic, CliError, CliResult};
+use super::{CliError, CliResult};
 
 #[derive(Debug, Args)]
 pub(crate) struct DissectArgs {
@@ -181,45 +180,12 @@ fn generate_probe(dir: &Path, n: usize) -> CliResult<PathBuf> {
     if n == 0 {
         return Err(CliError::Msg("--probe-scenes must be at least 1".into()));
     }
-    let config = SceneConfig {
-        width: 112,
-        height: 112,
-        ..SceneConfig::default()
-    };
-    let images = dir.join("images");
     let bar = bar(n as u64, "probe scenes");
-    for seed in 0..n as u64 {
-        let name = format!("scene_{seed:06}");
-        let img_path = images.join(format!("{name}.png"));
-        bar.set_position(seed);
-        if img_path.exists() {
-            continue;
-        }
-        let scene = Scene::generate(seed, &config).map_err(|e| CliError::Msg(e.to_string()))?;
-        let cdir = dir.join("concepts").join(&name);
-        for (concept, mask) in &scene.concepts {
-            save_png(
-                &cdir.join(format!("{}.png", concept.name)),
-                &mask.to_gray_image(),
-            )?;
-        }
-        // The image last: its presence marks the scene complete.
-        save_png(&img_path, &scene.image)?;
-    }
+    let probe =
+        xai::dissect::probe::testworld_probe(dir, n, &mut |done| bar.set_position(done as u64))
+            .map_err(|e| CliError::Msg(e.to_string()))?;
     bar.finish_and_clear();
-    Ok(images)
-}
-
-fn save_png<P, C>(path: &Path, img: &image::ImageBuffer<P, C>) -> CliResult<()>
-where
-    P: image::Pixel + image::PixelWithColorType,
-    [P::Subpixel]: image::EncodableLayout,
-    C: std::ops::Deref<Target = [P::Subpixel]>,
-{
-    write_atomic(path, |tmp| {
-        img.save_with_format(tmp, image::ImageFormat::Png)
-            .map_err(|e| CliError::Msg(format!("{}: {e}", tmp.display())))
-    })
+    Ok(probe.root)
 }
 
 fn bar(len: u64, what: &str) -> ProgressBar {

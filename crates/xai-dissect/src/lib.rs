@@ -28,7 +28,7 @@ mod concepts;
 pub mod dissect;
 mod error;
 mod label;
-mod probe;
+pub mod probe;
 pub mod report;
 pub mod scorer;
 pub mod similarity;
