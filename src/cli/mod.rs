@@ -7,6 +7,7 @@ use xai::models::candle_core::Device;
 
 mod cam;
 mod classify;
+mod compare;
 mod dissect;
 mod dissect_compare;
 mod lime;
@@ -33,6 +34,9 @@ enum Command {
     Cam(cam::CamArgs),
     /// Print the top classes of a model for an image (or a folder of images).
     Classify(classify::ClassifyArgs),
+    /// Compare explanations of the same images (CAM methods, LIME): pairwise IoU, Dice and
+    /// rank correlation, deletion/insertion, localisation; CSV, Markdown and an HTML report.
+    Compare(Box<compare::CompareArgs>),
     /// Label the units of a model's layers with concepts (CLIP-Dissect's similarity
     /// functions; offline on the test world's ground-truth concepts): descriptions.csv, JSON.
     Dissect(Box<dissect::DissectArgs>),
@@ -214,6 +218,7 @@ pub(crate) fn run(cli: Cli) -> CliResult<()> {
     match cli.command {
         Command::Cam(a) => cam::run(a),
         Command::Classify(a) => classify::run(a),
+        Command::Compare(a) => compare::run(*a),
         Command::Dissect(a) => dissect::run(*a),
         Command::DissectCompare(a) => dissect_compare::run(a),
         Command::Lime(a) => lime::run(*a),
