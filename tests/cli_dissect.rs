@@ -31,6 +31,68 @@ fn labels_every_unit_of_every_layer() {
 }
 
 #[test]
+fn the_iou_method_labels_detectors_of_spatial_layers_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    ok(&[
+        "dissect",
+        "--method",
+        "iou",
+        "--probe-scenes",
+        "16",
+        "--layers",
+        "layer3,fc",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("dissection.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["method"], "iou");
+    assert_eq!(
+        json["layers"],
+        serde_json::json!(["layer3"]),
+        "fc is skipped"
+    );
+    let labels = json["labels"].as_array().unwrap();
+    assert!(labels.len() <= 32, "at most every layer3 unit");
+    for l in labels {
+        assert_eq!(l["layer"], "layer3");
+        let iou = l["similarity"].as_f64().unwrap();
+        assert!(
+            (0.04..=1.0).contains(&iou),
+            "only detectors are labelled: {l}"
+        );
+    }
+    fails(
+        &[
+            "dissect",
+            "--method",
+            "iou",
+            "--probe-scenes",
+            "2",
+            "--layers",
+            "fc",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &["convolutional layer"],
+    );
+    fails(
+        &[
+            "dissect",
+            "--method",
+            "bau",
+            "--probe-scenes",
+            "2",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &["unknown --method", "clip or iou"],
+    );
+}
+
+#[test]
 fn bad_input_fails_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");

@@ -48,6 +48,17 @@ pub(crate) struct DissectArgs {
     /// Similarity function: soft-wpmi, wpmi, cos, cos3, rank-reorder.
     #[arg(long, default_value = "soft-wpmi")]
     similarity: String,
+    /// `clip`: CLIP-Dissect's labelling from concept similarities; `iou`: classic Network
+    /// Dissection, IoU of each unit's top-quantile regions with per-pixel concept masks
+    /// (spatial layers only; others in --layers are skipped).
+    #[arg(long, default_value = "clip")]
+    method: String,
+    /// `iou` method: the top fraction of each unit's activations forming its regions.
+    #[arg(long, default_value_t = 0.005)]
+    quantile: f64,
+    /// `iou` method: a unit is labelled when its best IoU reaches this.
+    #[arg(long, default_value_t = 0.04)]
+    iou_threshold: f32,
     /// Pooling of spatial maps per unit: avg or max.
     #[arg(long, default_value = "avg")]
     pool: String,
@@ -76,6 +87,12 @@ pub(crate) fn run(a: DissectArgs) -> CliResult<()> {
         return Err(CliError::Msg(
             "CLIP support is not built in this version; leave out --clip/--clip-weights/--clip-vocab to use the test world's ground-truth concept scorer".into(),
         ));
+    }
+    if !["clip", "iou"].contains(&a.method.as_str()) {
+        return Err(CliError::Msg(format!(
+            "unknown --method `{}`; use clip or iou",
+            a.method
+        )));
     }
     let dis = |e: xai::dissect::Error| CliError::Msg(e.to_string());
     let mut similarity = Similarity::from_name(&a.similarity).map_err(dis)?;
@@ -126,38 +143,91 @@ pub(crate) fn run(a: DissectArgs) -> CliResult<()> {
         None => generate_probe(&a.out.join("probe"), a.probe_scenes)?,
     };
     let probe = ProbeSet::from_dir(&probe_dir).map_err(dis)?;
-    let scorer = GroundTruthSimilarity::new(concepts.clone());
-    let s = scorer.similarities(0, &probe.images).map_err(dis)?;
-    let bar = bar(probe.len() as u64, "activations");
-    let acts = activations::activations(
-        &*model,
-        &a.layers,
-        &probe.images,
-        pooling,
-        a.batch_size,
-        &mut |done| bar.set_position(done as u64),
-    )
-    .map_err(dis)?;
-    bar.finish_and_clear();
-    let config = LabelConfig {
-        similarity,
-        ..LabelConfig::default()
-    };
-    let layers: Vec<(String, _)> = a.layers.iter().cloned().zip(acts).collect();
     let kinds: BTreeMap<String, String> = concepts
         .iter()
         .filter_map(|c| kinds.get(c).map(|k| (c.clone(), k.clone())))
         .collect();
-    let result = dissect(
-        &a.target,
-        &layers,
-        s.view(),
-        &concepts,
-        kinds,
-        &probe.images,
-        &config,
-    )
-    .map_err(dis)?;
+    let scorer = GroundTruthSimilarity::new(concepts.clone());
+    let result = match a.method.as_str() {
+        "iou" => {
+            let spatial: Vec<String> = a
+                .layers
+                .iter()
+                .filter(|l| {
+                    let keep = model
+                        .layer(l)
+                        .map(|i| matches!(i.layout, xai::models::Layout::Spatial))
+                        .unwrap_or(false);
+                    if !keep {
+                        eprintln!("{l}: no spatial maps, skipped by the iou method");
+                    }
+                    keep
+                })
+                .cloned()
+                .collect();
+            if spatial.is_empty() {
+                return Err(CliError::Msg(
+                    "the iou method needs at least one convolutional layer in --layers (e.g. layer3,layer4)".into(),
+                ));
+            }
+            let config = xai::dissect::netdissect::IouConfig {
+                quantile: a.quantile,
+                threshold: a.iou_threshold,
+                batch_size: a.batch_size,
+                ..Default::default()
+            };
+            let bar = bar(2 * probe.len() as u64, "iou dissection");
+            let d = xai::dissect::netdissect::iou_dissect(
+                &*model,
+                &a.target,
+                &spatial,
+                &probe.images,
+                &concepts,
+                &kinds,
+                &scorer,
+                &config,
+                &mut |done, _| bar.set_position(done as u64),
+            )
+            .map_err(dis)?;
+            bar.finish_and_clear();
+            d
+        }
+        "clip" => {
+            let s = scorer.similarities(0, &probe.images).map_err(dis)?;
+            let bar = bar(probe.len() as u64, "activations");
+            let acts = activations::activations(
+                &*model,
+                &a.layers,
+                &probe.images,
+                pooling,
+                a.batch_size,
+                &mut |done| bar.set_position(done as u64),
+            )
+            .map_err(dis)?;
+            bar.finish_and_clear();
+            let config = LabelConfig {
+                similarity,
+                ..LabelConfig::default()
+            };
+            let layers: Vec<(String, _)> = a.layers.iter().cloned().zip(acts).collect();
+            let result = dissect(
+                &a.target,
+                &layers,
+                s.view(),
+                &concepts,
+                kinds,
+                &probe.images,
+                &config,
+            )
+            .map_err(dis)?;
+            result
+        }
+        other => {
+            return Err(CliError::Msg(format!(
+                "unknown --method `{other}`; use clip or iou"
+            )))
+        }
+    };
     let written = xai::dissect::report::write_outputs_with(
         &result,
         &a.out,

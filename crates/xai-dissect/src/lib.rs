@@ -28,6 +28,7 @@ mod concepts;
 pub mod dissect;
 mod error;
 mod label;
+pub mod netdissect;
 pub mod probe;
 pub mod report;
 pub mod scorer;
