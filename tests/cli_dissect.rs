@@ -143,3 +143,124 @@ fn bad_input_fails_with_a_clear_error() {
         &["soft-wpmi"],
     );
 }
+
+fn chunk_files(dir: &std::path::Path) -> Vec<(std::path::PathBuf, std::time::SystemTime)> {
+    let entry = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.join("manifest.json").exists())
+        .unwrap();
+    let mut out: Vec<_> = std::fs::read_dir(&entry)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "safetensors"))
+        .map(|p| {
+            let t = std::fs::metadata(&p).unwrap().modified().unwrap();
+            (p, t)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn a_killed_run_resumes_and_shards_merge_into_the_same_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    // One full run: 14 scenes in chunks of 4 -> 4 chunks. It generates the probe scenes in
+    // full/probe, which every later run reads, so all runs see the same image list.
+    let full = dir.path().join("full");
+    let probe = full.join("probe");
+    let cache = dir.path().join("cache");
+    let args = |out: &std::path::Path, extra: &[&str]| {
+        let mut v: Vec<String> = [
+            "dissect",
+            "--probe-scenes",
+            "14",
+            "--layers",
+            "layer4,fc",
+            "--chunk-size",
+            "4",
+            "--cache",
+            cache.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let run = |v: Vec<String>| {
+        let refs: Vec<&str> = v.iter().map(String::as_str).collect();
+        ok(&refs)
+    };
+    run(args(&full, &[]));
+    let before = chunk_files(&cache);
+    assert_eq!(before.len(), 4);
+    let labels = std::fs::read_to_string(full.join("descriptions.csv")).unwrap();
+
+    // "Kill" the run: one chunk lost. The rerun recomputes only that one.
+    std::fs::remove_file(&before[2].0).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    run(args(
+        &full,
+        &["--probe", probe.join("images").to_str().unwrap()],
+    ));
+    let after = chunk_files(&cache);
+    assert_eq!(after.len(), 4);
+    for (i, ((p0, t0), (p1, t1))) in before.iter().zip(&after).enumerate() {
+        assert_eq!(p0, p1);
+        if i != 2 {
+            assert_eq!(t0, t1, "chunk {i} was recomputed");
+        }
+    }
+    assert_eq!(
+        std::fs::read_to_string(full.join("descriptions.csv")).unwrap(),
+        labels
+    );
+
+    // Shards: a fresh cache filled by 3 workers; labelling refuses it until all are done.
+    let sharded = dir.path().join("sharded");
+    let cache2 = dir.path().join("cache2");
+    let shard_args = |extra: &[&str]| {
+        let mut v = args(
+            &sharded,
+            &["--probe", probe.join("images").to_str().unwrap()],
+        );
+        let pos = v.iter().position(|s| s == "--cache").unwrap();
+        v[pos + 1] = cache2.to_str().unwrap().to_string();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    run(shard_args(&["--shard", "0/3"]));
+    run(shard_args(&["--shard", "1/3"]));
+    let refs = shard_args(&[]);
+    let refs: Vec<&str> = refs.iter().map(String::as_str).collect();
+    fails(&refs, &["chunks missing", "2"]);
+    run(shard_args(&["--shard", "2/3"]));
+    run(shard_args(&[]));
+    assert_eq!(
+        std::fs::read_to_string(sharded.join("descriptions.csv")).unwrap(),
+        labels,
+        "sharded and single runs give the same labels"
+    );
+    // --from-cache: labelling only, from the entry folder.
+    let entry = chunk_files(&cache2)[0].0.parent().unwrap().to_path_buf();
+    let from = dir.path().join("from");
+    ok(&[
+        "dissect",
+        "--layers",
+        "layer4,fc",
+        "--probe",
+        probe.join("images").to_str().unwrap(),
+        "--from-cache",
+        entry.to_str().unwrap(),
+        "--out",
+        from.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(from.join("descriptions.csv")).unwrap(),
+        labels
+    );
+}

@@ -7,7 +7,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use xai::dissect::dissect::{dissect, LabelConfig};
 use xai::dissect::scorer::{testworld_concepts, ConceptSimilarity, GroundTruthSimilarity};
-use xai::dissect::{activations, ConceptSet, Pooling, ProbeSet, Similarity};
+use xai::dissect::{ConceptSet, Pooling, ProbeSet, Similarity};
 
 use super::{CliError, CliResult};
 
@@ -68,9 +68,42 @@ pub(crate) struct DissectArgs {
     /// Images per forward pass.
     #[arg(long, default_value_t = 32)]
     batch_size: usize,
-    /// Output folder: descriptions.csv and dissection.json.
+    /// Activation cache (see `xai_dissect::cache`): chunks of pooled activations, keyed by
+    /// model, layers, pooling, preprocessing and probe set; a killed run resumes from it.
+    /// Default: OUT/cache.
+    #[arg(long, value_name = "DIR")]
+    cache: Option<PathBuf>,
+    /// Probe images per cache chunk.
+    #[arg(long, default_value_t = 256)]
+    chunk_size: usize,
+    /// Fill only shard i of n of the cache (chunk c belongs to shard c mod n) and stop; `auto/n`
+    /// takes i from $SLURM_ARRAY_TASK_ID or $JOB_COMPLETION_INDEX. Label afterwards with the
+    /// same command without --shard, which refuses a cache with missing chunks.
+    #[arg(long, value_name = "i/n")]
+    shard: Option<String>,
+    /// Label from an existing cache entry (a folder with manifest.json and chunk files, e.g.
+    /// written from Python) instead of running the model.
+    #[arg(long, value_name = "DIR")]
+    from_cache: Option<PathBuf>,
+    /// Output folder: descriptions.csv, dissection.json, summary, charts, montages, reports.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
+}
+
+/// `i/n`, or `auto/n` with i from the job array's environment.
+fn parse_shard_arg(s: &str) -> CliResult<(usize, usize)> {
+    if let Some(n) = s.strip_prefix("auto/") {
+        let index = ["SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX"]
+            .iter()
+            .find_map(|v| std::env::var(v).ok())
+            .ok_or_else(|| {
+                CliError::Msg(
+                    "--shard auto/n needs $SLURM_ARRAY_TASK_ID (Slurm job array) or $JOB_COMPLETION_INDEX (Kubernetes Indexed Job)".into(),
+                )
+            })?;
+        return super::cam::parse_shard(&format!("{}/{n}", index.trim()));
+    }
+    super::cam::parse_shard(s)
 }
 
 pub(crate) fn run(a: DissectArgs) -> CliResult<()> {
@@ -193,18 +226,82 @@ pub(crate) fn run(a: DissectArgs) -> CliResult<()> {
             d
         }
         "clip" => {
-            let s = scorer.similarities(0, &probe.images).map_err(dis)?;
-            let bar = bar(probe.len() as u64, "activations");
-            let acts = activations::activations(
-                &*model,
-                &a.layers,
-                &probe.images,
-                pooling,
-                a.batch_size,
-                &mut |done| bar.set_position(done as u64),
-            )
-            .map_err(dis)?;
-            bar.finish_and_clear();
+            let (acts, images) = if let Some(dir) = &a.from_cache {
+                let (m, acts) = xai::dissect::cache::load(dir, None).map_err(dis)?;
+                if m.layers != a.layers {
+                    return Err(CliError::Msg(format!(
+                        "{}: the cache holds layers {:?}, not the --layers asked for ({:?})",
+                        dir.display(),
+                        m.layers,
+                        a.layers
+                    )));
+                }
+                (acts, m.images)
+            } else {
+                let identity = match &a.target_weights {
+                    Some(w) => xai::dissect::cache::file_identity(w).map_err(dis)?,
+                    None => a.target.clone(),
+                };
+                let cache_dir = a.cache.clone().unwrap_or_else(|| a.out.join("cache"));
+                let spec = xai::dissect::cache::CacheSpec::new(
+                    &cache_dir,
+                    &identity,
+                    &*model,
+                    &a.layers,
+                    pooling,
+                    &probe.images,
+                    a.chunk_size,
+                )
+                .map_err(dis)?;
+                let shard = a.shard.as_deref().map(parse_shard_arg).transpose()?;
+                let merged = match (shard, xai::dissect::cache::sharded(&spec.dir)) {
+                    // Filled by n workers: merge what they wrote, refuse what is missing.
+                    (None, Some(n)) => {
+                        eprintln!("cache {}: merging {n} shards", spec.dir.display());
+                        Some(
+                            xai::dissect::cache::load(&spec.dir, Some(n))
+                                .map_err(dis)?
+                                .1,
+                        )
+                    }
+                    _ => None,
+                };
+                let acts = match merged {
+                    Some(acts) => acts,
+                    None => {
+                        let bar = bar(0, "activation chunks");
+                        let report = xai::dissect::cache::fill(
+                            &spec,
+                            &*model,
+                            pooling,
+                            a.batch_size,
+                            shard,
+                            &mut |done, total| {
+                                bar.set_length(total as u64);
+                                bar.set_position(done as u64)
+                            },
+                        )
+                        .map_err(dis)?;
+                        bar.finish_and_clear();
+                        eprintln!(
+                            "cache {}: {} chunks computed, {} reused",
+                            spec.dir.display(),
+                            report.computed,
+                            report.reused
+                        );
+                        if let Some((i, n)) = shard {
+                            println!(
+                                "shard {i}/{n} done ({} of {} chunks); label with the same command without --shard",
+                                report.assigned, spec.manifest.chunks
+                            );
+                            return Ok(());
+                        }
+                        xai::dissect::cache::load(&spec.dir, None).map_err(dis)?.1
+                    }
+                };
+                (acts, probe.images.clone())
+            };
+            let s = scorer.similarities(0, &images).map_err(dis)?;
             let config = LabelConfig {
                 similarity,
                 ..LabelConfig::default()
@@ -216,7 +313,7 @@ pub(crate) fn run(a: DissectArgs) -> CliResult<()> {
                 s.view(),
                 &concepts,
                 kinds,
-                &probe.images,
+                &images,
                 &config,
             )
             .map_err(dis)?;

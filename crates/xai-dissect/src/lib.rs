@@ -24,6 +24,7 @@
 //! ```
 
 pub mod activations;
+pub mod cache;
 mod concepts;
 pub mod dissect;
 mod error;
