@@ -74,11 +74,7 @@ pub fn activations(
     let mut parts: Vec<Vec<Array2<f32>>> = vec![Vec::new(); layers.len()];
     let mut done = 0;
     for batch in images.chunks(batch_size.max(1)) {
-        let inputs = batch
-            .iter()
-            .map(|p| preprocess::load_input(p, &spec, model.device()))
-            .collect::<xai_models::Result<Vec<_>>>()?;
-        let x = Tensor::stack(&inputs, 0)?;
+        let x = input_batch(batch, &spec, model.device())?;
         let outs = model.forward_to_many(&x, &names)?;
         for ((part, out), info) in parts.iter_mut().zip(&outs).zip(&infos) {
             part.push(pool(out, info.layout, pooling)?);
@@ -100,4 +96,17 @@ pub fn activations(
             })
         })
         .collect()
+}
+
+/// The model inputs of `images`, decoded and preprocessed by `spec`, stacked `(N, 3, H, W)`.
+pub(crate) fn input_batch(
+    images: &[PathBuf],
+    spec: &xai_models::InputSpec,
+    device: &candle_core::Device,
+) -> Result<Tensor> {
+    let inputs = images
+        .iter()
+        .map(|p| preprocess::load_input(p, spec, device))
+        .collect::<xai_models::Result<Vec<_>>>()?;
+    Ok(Tensor::stack(&inputs, 0)?)
 }

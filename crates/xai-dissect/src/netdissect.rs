@@ -24,9 +24,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Tensor};
+use candle_core::DType;
 use image::GrayImage;
-use xai_models::{preprocess, Backbone, Layout};
+use xai_models::{Backbone, Layout};
 
 use crate::{ConceptScore, Dissection, Error, NeuronLabel, Result, TopImage};
 
@@ -161,11 +161,7 @@ pub fn iou_dissect(
     let mut dims: Vec<(usize, usize, usize)> = vec![(0, 0, 0); layers.len()];
     let mut done = 0;
     for batch in images.chunks(config.batch_size.max(1)) {
-        let inputs = batch
-            .iter()
-            .map(|p| preprocess::load_input(p, &spec, model.device()))
-            .collect::<xai_models::Result<Vec<_>>>()?;
-        let x = Tensor::stack(&inputs, 0)?;
+        let x = crate::activations::input_batch(batch, &spec, model.device())?;
         let outs = model.forward_to_many(&x, &names)?;
         for (l, out) in outs.iter().enumerate() {
             let (_, k, h, w) = out.dims4()?;
