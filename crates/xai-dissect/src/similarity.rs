@@ -247,6 +247,16 @@ fn check_inputs(s: ArrayView2<'_, f32>, a: ArrayView2<'_, f32>) -> Result<()> {
             ),
         });
     }
+    // A fast scan first (summing finite values stays finite); the position only on failure.
+    let all_finite = |x: ArrayView2<'_, f32>| match x.as_slice() {
+        Some(v) => v
+            .chunks(1024)
+            .all(|c| c.iter().fold(0f32, |acc, &x| acc + (x - x)) == 0.0),
+        None => x.iter().all(|v| v.is_finite()),
+    };
+    if all_finite(s) && all_finite(a) {
+        return Ok(());
+    }
     if let Some(((i, c), _)) = s.indexed_iter().find(|(_, v)| !v.is_finite()) {
         return Err(Error::NonFinite(format!(
             "concept similarity of image {i}, concept {c} is not finite"
@@ -291,9 +301,43 @@ enum PmiKind {
 /// Concepts per chunk: big enough for long vector loops, small enough that the exponentiated
 /// rows of a chunk stay in cache-friendly tens of megabytes.
 const CONCEPT_CHUNK: usize = 512;
-/// Factors multiplied in f64 before one logarithm: every factor is at least 1e-7 (WPMI) or
-/// 0.002 (soft-WPMI), so 16 of them stay above 1e-112, far from underflow.
-const LOG_GROUP: usize = 16;
+/// How many factors, each at least `min_factor`, can be multiplied in f64 before one
+/// logarithm without leaving the normal range (products stay above e⁻⁷⁰⁰ ≈ 10⁻³⁰⁴): fewer
+/// logarithms, the costly part, with the same sum of logs up to f64 rounding.
+fn log_group(min_factor: f64) -> usize {
+    if min_factor >= 1.0 {
+        return 256;
+    }
+    let per = -min_factor.max(1e-300).ln();
+    ((700.0 / per).floor() as usize).clamp(1, 256)
+}
+
+/// `eˣ` in f32 (relative error below 3·10⁻⁷ for x ≥ −87, 0 below), written with plain
+/// arithmetic so that the softmax loops vectorise: `x = n·ln 2 + r` with `n` rounded by the 1.5·2²³ trick,
+/// Cody–Waite reduction, a degree-6 polynomial for `eʳ` on `|r| ≤ ln 2 / 2`, and `2ⁿ` built
+/// from its bits.
+#[inline(always)]
+fn exp_f32(x: f32) -> f32 {
+    const MAGIC: f32 = 12_582_912.0;
+    let underflow = x < -87.0;
+    let x = x.clamp(-87.0, 88.0);
+    let t = x * std::f32::consts::LOG2_E + MAGIC;
+    let n = t - MAGIC;
+    let r = x - n * 0.693_359_4 + n * 2.121_944_4e-4;
+    let p = 1.0
+        + r * (1.0
+            + r * (0.5
+                + r * (0.166_666_67
+                    + r * (0.041_666_668 + r * (0.008_333_334 + r * 0.001_388_889)))));
+    let k = (t.to_bits() as i32).wrapping_sub(MAGIC.to_bits() as i32);
+    let y = p * f32::from_bits(((k + 127) << 23) as u32);
+    // A select, not a branch, so that loops over it vectorise.
+    if underflow {
+        0.0
+    } else {
+        y
+    }
+}
 
 fn pmi(
     s: ArrayView2<'_, f32>,
@@ -324,13 +368,23 @@ fn pmi(
         .map(|t| t.iter().map(|&i| used[i]).collect())
         .collect();
     // Row maxima and softmax denominators over all concepts.
+    // Rows as slices: ndarray's element iterators (and their `skip`) are far slower here.
+    let s = s.as_standard_layout();
+    let flat = s.as_slice().unwrap_or(&[]);
+    let row_of = |i: usize| &flat[i * c_total..(i + 1) * c_total];
     let norm: Vec<(f32, f64)> = rows
         .par_iter()
         .map(|&i| {
-            let row = s.row(i);
+            let row = row_of(i);
             let m = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(temp * v));
-            let sum: f64 = row.iter().map(|&v| ((temp * v - m) as f64).exp()).sum();
-            (m, sum)
+            // Eight partial sums, so the additions vectorise.
+            let mut parts = [0f64; 8];
+            for chunk in row.chunks(8) {
+                for (p, &v) in parts.iter_mut().zip(chunk) {
+                    *p += exp_f32(temp * v - m) as f64;
+                }
+            }
+            (m, parts.iter().sum())
         })
         .collect();
     let weights: Vec<f32> = match kind {
@@ -342,17 +396,24 @@ fn pmi(
         }
         PmiKind::Plain => vec![1.0; k],
     };
+    let group_size = match kind {
+        PmiKind::Soft { p_start, .. } => {
+            log_group((1.0 - p_start as f64).max(0.0) + min_prob as f64)
+        }
+        PmiKind::Plain => log_group(min_prob as f64),
+    };
     let mut l = Array2::<f64>::zeros((units, c_total));
-    let mut prob = vec![0f64; rows.len() * CONCEPT_CHUNK];
+    let mut prob = vec![0f32; rows.len() * CONCEPT_CHUNK];
     for c0 in (0..c_total).step_by(CONCEPT_CHUNK) {
         let w = CONCEPT_CHUNK.min(c_total - c0);
         prob[..rows.len() * w]
             .par_chunks_mut(w)
             .zip(rows.par_iter().zip(norm.par_iter()))
             .for_each(|(out, (&i, &(m, sum)))| {
-                let row = s.row(i);
-                for (o, &v) in out.iter_mut().zip(row.iter().skip(c0)) {
-                    *o = ((temp * v - m) as f64).exp() / sum;
+                let row = &row_of(i)[c0..c0 + w];
+                let inv = (1.0 / sum) as f32;
+                for (o, &v) in out.iter_mut().zip(row) {
+                    *o = exp_f32(temp * v - m) * inv;
                 }
             });
         let prob = &prob[..rows.len() * w];
@@ -361,21 +422,21 @@ fn pmi(
             .map(|pos| {
                 let mut total = vec![0f64; w];
                 let mut acc = vec![1f64; w];
-                for (g, group) in pos.chunks(LOG_GROUP).enumerate() {
+                for (g, group) in pos.chunks(group_size).enumerate() {
                     for (jj, &r) in group.iter().enumerate() {
-                        let pj = weights[g * LOG_GROUP + jj];
+                        let pj = weights[g * group_size + jj];
                         let p = &prob[r * w..(r + 1) * w];
                         match kind {
                             PmiKind::Soft { .. } => {
                                 let (pj, mp) = (pj as f64, min_prob as f64);
                                 for (x, &v) in acc.iter_mut().zip(p) {
-                                    *x *= (1.0 + pj * (v - 1.0)) + mp;
+                                    *x *= (1.0 + pj * (v as f64 - 1.0)) + mp;
                                 }
                             }
                             PmiKind::Plain => {
                                 let mp = min_prob as f64;
                                 for (x, &v) in acc.iter_mut().zip(p) {
-                                    *x *= v + mp;
+                                    *x *= v as f64 + mp;
                                 }
                             }
                         }
@@ -409,36 +470,63 @@ fn pmi(
     })
 }
 
-/// Each column divided by its L2 norm (`clip`: norms below it are raised to it).
-fn normalise_columns(x: &mut Array2<f32>, clip: Option<f32>) {
-    let norms: Vec<f32> = x
-        .axis_iter(Axis(1))
-        .map(|col| {
-            col.iter()
-                .map(|&v| (v as f64) * (v as f64))
-                .sum::<f64>()
-                .sqrt() as f32
-        })
-        .collect();
-    let norms: Vec<f32> = match clip {
-        Some(m) => norms.into_iter().map(|v| v.max(m)).collect(),
-        None => norms,
-    };
-    for mut row in x.axis_iter_mut(Axis(0)) {
-        for (v, n) in row.iter_mut().zip(&norms) {
-            *v /= n;
+/// The L2 norm of each column (`clip`: norms below it are raised to it), accumulated row by
+/// row in f64 so that the matrix is read in memory order.
+fn column_norms(x: ArrayView2<'_, f32>, clip: Option<f32>) -> Vec<f32> {
+    let mut sums = vec![0f64; x.ncols()];
+    for row in x.rows() {
+        for (acc, &v) in sums.iter_mut().zip(row.iter()) {
+            *acc += (v as f64) * (v as f64);
         }
     }
+    sums.into_iter()
+        .map(|v| {
+            let n = v.sqrt() as f32;
+            clip.map_or(n, |m| n.max(m))
+        })
+        .collect()
+}
+
+/// The mean of each column, accumulated row by row in f64.
+fn column_means(x: ArrayView2<'_, f32>) -> Vec<f32> {
+    let mut sums = vec![0f64; x.ncols()];
+    for row in x.rows() {
+        for (acc, &v) in sums.iter_mut().zip(row.iter()) {
+            *acc += v as f64;
+        }
+    }
+    let n = x.nrows() as f64;
+    sums.into_iter().map(|v| (v / n) as f32).collect()
+}
+
+/// `aᵀ·s / (|a_u|·|s_c|)`: the product of column-normalised matrices, with the norms applied
+/// to the small result instead of to `s` (which may be gigabytes).
+fn normalised_product(
+    a: ArrayView2<'_, f32>,
+    s: ArrayView2<'_, f32>,
+    clip: Option<f32>,
+) -> Result<Array2<f32>> {
+    let (na, ns) = (column_norms(a, clip), column_norms(s, clip));
+    let mut out = at_b(a, s)?;
+    for (mut row, &nu) in out.axis_iter_mut(Axis(0)).zip(&na) {
+        for (v, &nc) in row.iter_mut().zip(&ns) {
+            *v = *v / nu / nc;
+        }
+    }
+    Ok(out)
 }
 
 /// `aᵀ · s` with candle's multithreaded matmul.
-fn at_b(a: &Array2<f32>, s: &Array2<f32>) -> Result<Array2<f32>> {
+fn at_b(a: ArrayView2<'_, f32>, s: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
     use candle_core::{Device, Tensor};
     let (n, u) = a.dim();
     let c = s.ncols();
-    let contiguous = |x: &Array2<f32>| x.as_standard_layout().iter().copied().collect::<Vec<_>>();
-    let at = Tensor::from_vec(contiguous(a), (n, u), &Device::Cpu)?.t()?;
-    let st = Tensor::from_vec(contiguous(s), (n, c), &Device::Cpu)?;
+    let at: Vec<f32> = a.t().as_standard_layout().iter().copied().collect();
+    let at = Tensor::from_vec(at, (u, n), &Device::Cpu)?;
+    let st = match s.as_slice() {
+        Some(data) => Tensor::from_slice(data, (n, c), &Device::Cpu)?,
+        None => Tensor::from_vec(s.iter().copied().collect::<Vec<_>>(), (n, c), &Device::Cpu)?,
+    };
     let out = at.matmul(&st)?.flatten_all()?.to_vec1::<f32>()?;
     Array2::from_shape_vec((u, c), out).map_err(|e| Error::Parameter {
         name: "inputs",
@@ -447,28 +535,26 @@ fn at_b(a: &Array2<f32>, s: &Array2<f32>) -> Result<Array2<f32>> {
 }
 
 fn cos(s: ArrayView2<'_, f32>, a: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
-    let mut s = s.to_owned();
-    let mut a = a.to_owned();
-    normalise_columns(&mut s, None);
-    normalise_columns(&mut a, None);
-    at_b(&a, &s)
+    normalised_product(a, s, None)
 }
 
 fn cos3(s: ArrayView2<'_, f32>, a: ArrayView2<'_, f32>, min_norm: f32) -> Result<Array2<f32>> {
-    let prep = |x: ArrayView2<'_, f32>| {
-        let n = x.nrows() as f64;
-        let means: Vec<f32> = x
-            .axis_iter(Axis(1))
-            .map(|c| (c.iter().map(|&v| v as f64).sum::<f64>() / n) as f32)
-            .collect();
-        let mut y = Array2::from_shape_fn(x.dim(), |(i, j)| {
-            let d = x[[i, j]] - means[j];
-            d * d * d
-        });
-        normalise_columns(&mut y, Some(min_norm));
+    let centred_cubes = |x: ArrayView2<'_, f32>| {
+        let means = column_means(x);
+        let mut y = x.to_owned();
+        for mut row in y.rows_mut() {
+            for (v, &m) in row.iter_mut().zip(&means) {
+                let d = *v - m;
+                *v = d * d * d;
+            }
+        }
         y
     };
-    at_b(&prep(a), &prep(s))
+    normalised_product(
+        centred_cubes(a).view(),
+        centred_cubes(s).view(),
+        Some(min_norm),
+    )
 }
 
 /// Rank reorder without its baseline: `(−err_raw[u,c] / avg[u,c]^scale_p, baseline[u])`, so
@@ -548,6 +634,21 @@ mod tests {
         let a = ndarray::array![[0.0f32], [3.0], [0.0], [3.0], [1.0]];
         assert_eq!(top_images(a.view(), 4), vec![vec![1, 3, 4, 0]]);
         assert_eq!(top_images(a.view(), 9), vec![vec![1, 3, 4, 0, 2]]);
+    }
+
+    #[test]
+    fn the_fast_exponential_is_within_3e_7_relative() {
+        let mut worst = 0f64;
+        let mut x = -87.0f32;
+        while x < 88.0 {
+            let ours = super::exp_f32(x) as f64;
+            let exact = (x as f64).exp();
+            worst = worst.max(((ours - exact) / exact).abs());
+            x += 0.000_37;
+        }
+        assert!(worst < 3e-7, "worst relative error {worst:e}");
+        assert_eq!(super::exp_f32(-100.0), 0.0);
+        assert_eq!(super::exp_f32(0.0), 1.0);
     }
 
     #[test]
