@@ -652,6 +652,26 @@ mod tests {
     }
 
     #[test]
+    fn non_finite_inputs_are_refused_with_their_position() {
+        let mut s = ndarray::Array2::<f32>::from_elem((3, 2), 0.2);
+        let a = ndarray::Array2::<f32>::from_elem((3, 1), 1.0);
+        s[[2, 1]] = f32::NAN;
+        let err = Similarity::Cos
+            .compute(s.view(), a.view())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("image 2, concept 1"), "{err}");
+        s[[2, 1]] = 0.1;
+        let mut a = a;
+        a[[1, 0]] = f32::INFINITY;
+        let err = Similarity::default()
+            .compute(s.view(), a.view())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("image 1, unit 0"), "{err}");
+    }
+
+    #[test]
     fn names_round_trip() {
         for n in SIMILARITY_NAMES {
             assert_eq!(Similarity::from_name(n).unwrap().name(), n);
