@@ -69,11 +69,17 @@ fn default_run_writes_tables_metrics_and_a_self_contained_report() {
     let metrics = csv_rows(&out.join("metrics.csv"));
     assert_eq!(metrics.len(), 2 * 3);
     for row in &metrics {
-        for col in [4, 5, 7, 8] {
-            let v: f32 = row[col].parse().unwrap();
-            assert!((0.0..=1.0).contains(&v), "column {col}: {row:?}");
+        let num = |col: usize| -> f32 { row[col].parse().unwrap() };
+        for col in [4, 5, 10, 11] {
+            assert!((0.0..=1.0).contains(&num(col)), "column {col}: {row:?}");
         }
-        assert!(row[6] == "0.000000" || row[6] == "1.000000", "{row:?}");
+        assert!((-1.0..=1.0).contains(&num(6)), "ROADCombined: {row:?}");
+        assert!(
+            (0.0..=100.0).contains(&num(7)),
+            "drop in confidence (%): {row:?}"
+        );
+        assert!(row[8] == "0" || row[8] == "1", "{row:?}");
+        assert!(row[9] == "0.000000" || row[9] == "1.000000", "{row:?}");
         assert!(row[2] == "1" || row[2] == "2", "objects per scene: {row:?}");
     }
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
