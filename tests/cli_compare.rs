@@ -189,3 +189,44 @@ fn bad_input_is_an_error_that_says_what_to_do() {
         &["holds no images"],
     );
 }
+
+#[test]
+fn the_sanity_check_reports_each_randomisation_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("cmp");
+    ok(&[
+        "compare",
+        "--methods",
+        "gradcam,eigencam",
+        "--scenes",
+        "1",
+        "--steps",
+        "4",
+        "--no-road",
+        "--sanity",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let rows = csv_rows(&out.join("sanity.csv"));
+    // 1 image × 2 methods × 6 cascading steps.
+    assert_eq!(rows.len(), 12);
+    let eigen_fc = rows
+        .iter()
+        .find(|r| r[1] == "eigencam" && r[2] == "fc")
+        .unwrap();
+    // EigenCAM never looks at the classifier: re-initialising fc leaves its map unchanged.
+    assert!(
+        (eigen_fc[3].parse::<f64>().unwrap() - 1.0).abs() < 1e-6,
+        "{eigen_fc:?}"
+    );
+    let last = rows
+        .iter()
+        .find(|r| r[1] == "eigencam" && r[2].ends_with("conv1"))
+        .unwrap();
+    assert!(
+        last[3].parse::<f64>().unwrap() < 0.9,
+        "a fully random model changes the map: {last:?}"
+    );
+    let md = std::fs::read_to_string(out.join("sanity.md")).unwrap();
+    assert!(md.contains("| eigencam |") && md.contains("fc+layer4"));
+}

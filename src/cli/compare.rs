@@ -17,7 +17,7 @@ use xai::metrics::{
     deletion, dice, insertion, iou, iou_curve, score_map, spearman, thresholds, Binarize,
     ConfidenceScores, Curve, DeletionConfig, NoisyLinearImputer, Road, Unanchored,
 };
-use xai::models::{preprocess, Backbone, ClassProbability};
+use xai::models::{preprocess, Backbone, ClassProbability, ResNet, ResNetConfig, WeightsFile};
 use xai::testworld::{Scene, SceneConfig};
 
 use super::cam::save_png;
@@ -71,6 +71,12 @@ pub(crate) struct CompareArgs {
     /// Skip ROAD (18 imputations and 19 model calls per map, the costliest metric).
     #[arg(long)]
     no_road: bool,
+    /// Model-randomisation sanity check of the CAM methods (ResNets): re-initialise fc, then
+    /// layer4, …, down to the stem (cascading) and write each map's Spearman correlation with
+    /// the original to sanity.csv / sanity.md. A method whose maps keep correlating ignores
+    /// what the model learned.
+    #[arg(long)]
+    sanity: bool,
     /// Output folder: pairwise_iou.csv, pairwise_iou.md, metrics.csv, report.html.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
@@ -98,6 +104,8 @@ struct ImageResult {
     objects: Option<usize>,
     truth: Option<Array2<bool>>,
     explained: Vec<Explained>,
+    /// Per CAM method, the cascading randomisation steps (with --sanity).
+    sanity: Vec<(String, Vec<xai::metrics::sanity::SanityStep>)>,
 }
 
 fn metric_err(e: xai::metrics::Error) -> CliError {
@@ -245,6 +253,11 @@ pub(crate) fn run(args: CompareArgs) -> CliResult<()> {
             ))
         })
         .collect::<CliResult<_>>()?;
+    let randomised = if args.sanity {
+        randomised_models(&args.model, model)?
+    } else {
+        Vec::new()
+    };
     let explainer = LimeImageExplainer::new(LimeConfig {
         num_samples: args.lime_samples,
         hide_color: HideColor::Rgb([0, 0, 0]),
@@ -385,6 +398,29 @@ pub(crate) fn run(args: CompareArgs) -> CliResult<()> {
                 increase: confidence.average_increase() > 0.0,
             });
         }
+        let mut sanity = Vec::new();
+        let cams_only = explained.iter().filter(|e| e.method != "lime");
+        for e in cams_only.filter(|_| !randomised.is_empty()) {
+            let method: Method = e.method.parse().map_err(cam_err)?;
+            let stage_names: Vec<&str> = SANITY_STAGES.iter().map(|(n, _)| *n).collect();
+            let batch = x.unsqueeze(0)?;
+            let steps = xai::metrics::sanity::cascading_randomisation(
+                e.map.view(),
+                &stage_names[..randomised.len()],
+                |done| {
+                    let m: &dyn Backbone = &randomised[done.len() - 1];
+                    let cam = Cam::new(&m, method.build(None).map_err(cam_metric)?)
+                        .map_err(cam_metric)?;
+                    let out = cam
+                        .compute(&batch, &Targets::Class(class))
+                        .map_err(cam_metric)?
+                        .normalise();
+                    Ok(out.index_axis(Axis(0), 0).to_owned())
+                },
+            )
+            .map_err(metric_err)?;
+            sanity.push((e.method.clone(), steps));
+        }
         eprintln!(
             "{}: class {class} ({}) explained by {}",
             path.display(),
@@ -399,6 +435,7 @@ pub(crate) fn run(args: CompareArgs) -> CliResult<()> {
             class_name: model.labels().name(class).to_string(),
             truth,
             explained,
+            sanity,
         });
     }
     let files = write_reports(&args.out, &results, &rule)?;
@@ -406,6 +443,62 @@ pub(crate) fn run(args: CompareArgs) -> CliResult<()> {
         println!("{}", f.display());
     }
     Ok(())
+}
+
+/// The stages re-initialised by the sanity check, top first, with their parameter prefixes.
+const SANITY_STAGES: [(&str, &[&str]); 6] = [
+    ("fc", &["fc."]),
+    ("layer4", &["layer4."]),
+    ("layer3", &["layer3."]),
+    ("layer2", &["layer2."]),
+    ("layer1", &["layer1."]),
+    ("conv1", &["conv1.", "bn1."]),
+];
+
+fn cam_metric(e: xai::cam::Error) -> xai::metrics::Error {
+    match e {
+        xai::cam::Error::Model(m) => xai::metrics::Error::Model(m),
+        other => xai::metrics::Error::Model(xai::models::Error::Parameter {
+            name: "cam",
+            reason: other.to_string(),
+        }),
+    }
+}
+
+/// The model with its top `k` stages re-initialised, for `k = 1..=6` (seeded).
+fn randomised_models(args: &ModelArgs, model: &dyn Backbone) -> CliResult<Vec<ResNet>> {
+    use xai::testworld::{pretrained, Task};
+    let device = model.device();
+    let file = match (args.arch.as_deref(), args.weights.as_deref()) {
+        (None | Some(xai::zoo::EMBEDDED_ARCH), None) => pretrained::weights(Task::Objects),
+        (Some(xai::zoo::EMBEDDED_SCENES_ARCH), None) => pretrained::weights(Task::Scenes),
+        (arch, Some(w)) => Ok(WeightsFile::open(
+            xai::models::source::resolve_weights(arch.unwrap_or("resnet"), Some(w))?,
+            device,
+        )?),
+        (Some(a), None) => Ok(WeightsFile::open(
+            xai::models::source::resolve_weights(a, None)?,
+            device,
+        )?),
+    }
+    .map_err(|e| CliError::Msg(e.to_string()))?;
+    let config = ResNetConfig::detect(&file).ok_or_else(|| {
+        CliError::Msg(
+            "--sanity needs a ResNet (torchvision parameter names) to re-initialise".into(),
+        )
+    })?;
+    let mut prefixes: Vec<&str> = Vec::new();
+    let mut out = Vec::new();
+    for (k, (_, stage)) in SANITY_STAGES.iter().enumerate() {
+        prefixes.extend_from_slice(stage);
+        let (weights, _) = file.randomised(&prefixes, 1000 + k as u64)?;
+        out.push(
+            ResNet::from_weights(&weights, config.clone(), device)?
+                .with_input_spec(model.input_spec().clone())
+                .with_labels(model.labels().clone())?,
+        );
+    }
+    Ok(out)
 }
 
 /// Min-max scaling to [0,1] (a constant map becomes zeros), the CAMs' normalisation, so that
@@ -567,6 +660,49 @@ fn write_reports(out: &Path, results: &[ImageResult], rule: &Binarize) -> CliRes
         }
     }
     files.push(write_text(&out.join("metrics.csv"), &metrics)?);
+    if results.iter().any(|r| !r.sanity.is_empty()) {
+        let mut csv = String::from("image,method,randomised,spearman,spearman_abs\n");
+        let mut by: BTreeMap<(String, usize), Vec<f64>> = BTreeMap::new();
+        let mut names: BTreeMap<usize, String> = BTreeMap::new();
+        for r in results {
+            for (method, steps) in &r.sanity {
+                for (k, st) in steps.iter().enumerate() {
+                    let label = st.randomised.join("+");
+                    let _ = writeln!(
+                        csv,
+                        "{},{method},{label},{:.6},{:.6}",
+                        r.stem, st.spearman, st.spearman_abs
+                    );
+                    by.entry((method.clone(), k)).or_default().push(st.spearman);
+                    names.insert(k, label);
+                }
+            }
+        }
+        files.push(write_text(&out.join("sanity.csv"), &csv)?);
+        let mut md = String::from("# Model-randomisation sanity check (cascading)\n\nMean Spearman correlation between each method's map and its map after re-initialising the stages named, top first (lower = the map depends more on the learned weights). \"constant\": images whose randomised map was constant (no ranking, left out of the mean).\n\n| method |");
+        for label in names.values() {
+            let _ = write!(md, " {label} |");
+        }
+        md.push_str("\n|---|");
+        md.push_str(&"---|".repeat(names.len()));
+        md.push('\n');
+        let methods: std::collections::BTreeSet<&String> = by.keys().map(|(m, _)| m).collect();
+        for m in methods {
+            let _ = write!(md, "| {m} |");
+            for k in names.keys() {
+                let values = by.get(&(m.clone(), *k)).cloned().unwrap_or_default();
+                let constant = values.iter().filter(|v| !v.is_finite()).count();
+                let v = mean(values.iter().copied().filter(|v| v.is_finite()));
+                if constant > 0 {
+                    let _ = write!(md, " {v:.3} ({constant} constant) |");
+                } else {
+                    let _ = write!(md, " {v:.3} |");
+                }
+            }
+            md.push('\n');
+        }
+        files.push(write_text(&out.join("sanity.md"), &md)?);
+    }
     files.push(write_text(
         &out.join("report.html"),
         &html(results, &pairs, &methods, &region_rule)?,

@@ -39,6 +39,7 @@ mod error;
 mod faithfulness;
 mod localisation;
 pub mod road;
+pub mod sanity;
 
 pub use agreement::{dice, iou, iou_curve, spearman, thresholds, top_percents};
 pub use binarize::Binarize;

@@ -146,6 +146,69 @@ impl WeightsFile {
         self.tensors.get(name)
     }
 
+    /// A copy in which every tensor whose name starts with one of `prefixes` (e.g. `fc.`,
+    /// `layer4.`) is replaced by seeded random values of the same shape: He-uniform for
+    /// weights of rank ≥ 2, `0.5 + U(0,1)` for batch-norm scales and running variances,
+    /// `0.1·(U(0,1) − 0.5)` for other vectors. This is the re-initialisation of Adebayo et al.'s
+    /// model-randomisation sanity check. Returns the copy and how many tensors were replaced.
+    ///
+    /// ```
+    /// use xai_models::testing::random_resnet_tensors;
+    /// use xai_models::{ResNetConfig, WeightsFile};
+    /// let config = ResNetConfig::resnet18().with_width(4).with_classes(3);
+    /// let file = WeightsFile::from_tensors("tiny", random_resnet_tensors(&config, 0)?);
+    /// let (randomised, n) = file.randomised(&["fc."], 7)?;
+    /// assert_eq!(n, 2); // fc.weight and fc.bias
+    /// assert_ne!(
+    ///     randomised.get("fc.weight").unwrap().to_vec2::<f32>()?,
+    ///     file.get("fc.weight").unwrap().to_vec2::<f32>()?,
+    /// );
+    /// # Ok::<(), xai_models::Error>(())
+    /// ```
+    pub fn randomised(&self, prefixes: &[&str], seed: u64) -> Result<(WeightsFile, usize)> {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut tensors = self.tensors.clone();
+        let mut replaced = 0;
+        // Sorted, so the same seed gives the same values whatever the map's order.
+        for name in self.names() {
+            if !prefixes.iter().any(|p| name.starts_with(p))
+                || name.ends_with("num_batches_tracked")
+            {
+                continue;
+            }
+            let old = &self.tensors[name];
+            let shape = old.dims().to_vec();
+            let n: usize = shape.iter().product();
+            let fan_in: usize = shape.iter().skip(1).product::<usize>().max(1);
+            let bound = (6.0 / fan_in as f32).sqrt();
+            let scale_like = name.ends_with("running_var")
+                || (shape.len() == 1 && name.ends_with(".weight") && !name.starts_with("fc"));
+            let data: Vec<f32> = (0..n)
+                .map(|_| {
+                    let u = rng.random::<f32>();
+                    if shape.len() >= 2 {
+                        (2.0 * u - 1.0) * bound
+                    } else if scale_like {
+                        0.5 + u
+                    } else {
+                        0.1 * (u - 0.5)
+                    }
+                })
+                .collect();
+            let t = Tensor::from_vec(data, shape, old.device())?.to_dtype(old.dtype())?;
+            tensors.insert(name.to_string(), t);
+            replaced += 1;
+        }
+        Ok((
+            WeightsFile {
+                path: self.path.clone(),
+                tensors,
+            },
+            replaced,
+        ))
+    }
+
     /// All tensor names, sorted.
     pub fn names(&self) -> Vec<&str> {
         let mut names: Vec<&str> = self.tensors.keys().map(String::as_str).collect();

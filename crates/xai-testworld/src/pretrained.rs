@@ -57,6 +57,20 @@ pub fn model(task: Task) -> Result<ResNet, TestWorldError> {
     model_on(task, &Device::Cpu)
 }
 
+/// The committed weights of the model for `task`, as a [`xai_models::WeightsFile`] (named
+/// tensors in torchvision's layout), e.g. to re-initialise some layers.
+pub fn weights(task: Task) -> Result<xai_models::WeightsFile, TestWorldError> {
+    let bytes = match task {
+        Task::Objects => OBJECTS,
+        Task::Scenes => SCENES,
+    };
+    let tensors = candle_core::safetensors::load_buffer(bytes, &Device::Cpu)?;
+    Ok(xai_models::WeightsFile::from_tensors(
+        format!("<built-in testworld {}>", task.name()),
+        tensors,
+    ))
+}
+
 /// As [`model`], on `device`.
 pub fn model_on(task: Task, device: &Device) -> Result<ResNet, TestWorldError> {
     let bytes = match task {
