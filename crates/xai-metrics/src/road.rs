@@ -219,31 +219,30 @@ impl NoisyLinearImputer {
         if !anchored && self.unanchored == Unanchored::Error {
             return Err(Error::NothingKnown { pixels: hw });
         }
-        let mut var = vec![usize::MAX; hw];
-        for (i, &p) in unknown.iter().enumerate() {
-            var[p] = i;
-        }
-        // Per unknown: its diagonal, its unknown neighbours (variable, weight), its known ones.
-        let n = unknown.len();
-        let mut diag = vec![0f64; n];
-        let mut links: Vec<Vec<(usize, f64)>> = vec![Vec::new(); n];
-        let mut known: Vec<Vec<(usize, f64)>> = vec![Vec::new(); n];
-        for (i, &p) in unknown.iter().enumerate() {
-            let (r, col) = ((p / w) as isize, (p % w) as isize);
+        // The system lives on the image grid padded by one pixel: `x` is 0 on known and pad
+        // pixels, so applying the matrix is one 8-neighbour stencil over the grid (no index
+        // lists), and known neighbours only enter the right-hand side.
+        let pw = w + 2;
+        let grid = (h + 2) * pw;
+        let at = |r: usize, c: usize| (r + 1) * pw + c + 1;
+        let mut free = vec![0f64; grid];
+        let mut diag = vec![1f64; grid];
+        for &p in &unknown {
+            let (r, col) = (p / w, p % w);
+            let mut d = 0.0;
             for &(dr, dc, wt) in &NEIGHBOURS {
-                let (rr, cc) = (r + dr, col + dc);
-                if rr < 0 || cc < 0 || rr >= h as isize || cc >= w as isize {
-                    continue;
-                }
-                let q = rr as usize * w + cc as usize;
-                diag[i] += wt;
-                if keep[q] {
-                    known[i].push((q, wt));
-                } else {
-                    links[i].push((var[q], wt));
+                let (rr, cc) = (r as isize + dr, col as isize + dc);
+                if rr >= 0 && cc >= 0 && rr < h as isize && cc < w as isize {
+                    d += wt;
                 }
             }
+            free[at(r, col)] = 1.0;
+            diag[at(r, col)] = d;
         }
+        let offsets: Vec<(isize, f64)> = NEIGHBOURS
+            .iter()
+            .map(|&(dr, dc, wt)| (dr * pw as isize + dc, wt))
+            .collect();
         let mut rng = rand::rngs::StdRng::seed_from_u64(
             self.seed ^ stream.wrapping_mul(0x9e37_79b9_7f4a_7c15),
         );
@@ -253,14 +252,32 @@ impl NoisyLinearImputer {
                 continue;
             }
             let plane = image.index_axis(ndarray::Axis(0), ch);
-            let plane: Vec<f64> = plane.iter().map(|&v| v as f64).collect();
-            let b: Vec<f64> = known
-                .iter()
-                .map(|ks| ks.iter().map(|&(q, wt)| wt * plane[q]).sum())
-                .collect();
-            let x = conjugate_gradient(&diag, &links, &b, self.tolerance, self.max_iterations)?;
-            for (i, &p) in unknown.iter().enumerate() {
-                out[[ch, p / w, p % w]] = x[i] as f32;
+            let mut b = vec![0f64; grid];
+            for &p in &unknown {
+                let (r, col) = (p / w, p % w);
+                let mut sum = 0.0;
+                for &(dr, dc, wt) in &NEIGHBOURS {
+                    let (rr, cc) = (r as isize + dr, col as isize + dc);
+                    if rr >= 0 && cc >= 0 && rr < h as isize && cc < w as isize {
+                        let q = rr as usize * w + cc as usize;
+                        if keep[q] {
+                            sum += wt * plane[[rr as usize, cc as usize]] as f64;
+                        }
+                    }
+                }
+                b[at(r, col)] = sum;
+            }
+            let x = conjugate_gradient(
+                &diag,
+                &free,
+                &offsets,
+                pw + 1..grid - pw - 1,
+                &b,
+                self.tolerance,
+                self.max_iterations,
+            )?;
+            for &p in &unknown {
+                out[[ch, p / w, p % w]] = x[at(p / w, p % w)] as f32;
             }
         }
         if self.noise > 0.0 {
@@ -276,22 +293,26 @@ impl NoisyLinearImputer {
     }
 }
 
-/// Jacobi-preconditioned conjugate gradient on `A x = b`, `A = diag − links`.
+/// Jacobi-preconditioned conjugate gradient on `A x = b` over the padded grid, with
+/// `(A x)ᵢ = freeᵢ·(diagᵢ·xᵢ − Σₙ wₙ·x_{i+offₙ})`: vectors are 0 wherever `free` is 0 (known
+/// and pad pixels), `interior` is the range of grid indices whose neighbours are all inside.
 fn conjugate_gradient(
     diag: &[f64],
-    links: &[Vec<(usize, f64)>],
+    free: &[f64],
+    offsets: &[(isize, f64)],
+    interior: std::ops::Range<usize>,
     b: &[f64],
     tolerance: f64,
     max_iterations: usize,
 ) -> Result<Vec<f64>> {
     let n = b.len();
     let apply = |x: &[f64], out: &mut [f64]| {
-        for i in 0..n {
+        for i in interior.clone() {
             let mut s = diag[i] * x[i];
-            for &(j, wt) in &links[i] {
-                s -= wt * x[j];
+            for &(off, wt) in offsets {
+                s -= wt * x[(i as isize + off) as usize];
             }
-            out[i] = s;
+            out[i] = free[i] * s;
         }
     };
     let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
@@ -421,14 +442,19 @@ impl Road {
     ) -> Result<Vec<f32>> {
         let image = ArrayView3::from_shape(shape, data)
             .map_err(|_| Error::shape("image", &[data.len()], "C·H·W values"))?;
-        let mut out = Vec::with_capacity(self.percentiles.len() * data.len());
-        for (k, &p) in self.percentiles.iter().enumerate() {
-            let keep = keep_mask(map, order, p)?;
-            let stream = (k as u64) << 1 | (order == RoadOrder::LeastRelevantFirst) as u64;
-            let filled = self.imputer.impute(image, keep.view(), stream)?;
-            out.extend(filled.iter().copied());
-        }
-        Ok(out)
+        // Percentiles are independent (each has its own noise stream): solve them in parallel.
+        use rayon::prelude::*;
+        let filled = self
+            .percentiles
+            .par_iter()
+            .enumerate()
+            .map(|(k, &p)| {
+                let keep = keep_mask(map, order, p)?;
+                let stream = (k as u64) << 1 | (order == RoadOrder::LeastRelevantFirst) as u64;
+                self.imputer.impute(image, keep.view(), stream)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(filled.iter().flat_map(|f| f.iter().copied()).collect())
     }
 
     /// ROAD for one order on the preprocessed `image` `(3, H, W)` and its `map` `(H, W)` in
