@@ -396,12 +396,19 @@ fn pmi(
         }
         PmiKind::Plain => vec![1.0; k],
     };
-    let group_size = match kind {
-        PmiKind::Soft { p_start, .. } => {
-            log_group((1.0 - p_start as f64).max(0.0) + min_prob as f64)
-        }
-        PmiKind::Plain => log_group(min_prob as f64),
+    // Each factor is `floor_j + slope_j · P`, with `floor_j = 1 − p_j + min_prob` formed in f64:
+    // in f32 the reference's `1 + p_j (P − 1)` loses ~3e-5 of its relative precision where
+    // P ≈ 0 (a factor of ≈ 0.002), this form keeps it to one rounding.
+    let (slopes, floors): (Vec<f32>, Vec<f64>) = match kind {
+        PmiKind::Soft { .. } => weights
+            .iter()
+            .map(|&pj| (pj, (1.0 - pj as f64) + min_prob as f64))
+            .unzip(),
+        PmiKind::Plain => (vec![1.0; k], vec![min_prob as f64; k]),
     };
+    let min_factor = floors.iter().copied().fold(f64::INFINITY, f64::min);
+    let products = FactorProducts::for_min_factor(min_factor);
+    let floors32: Vec<f32> = floors.iter().map(|&f| f as f32).collect();
     let mut l = Array2::<f64>::zeros((units, c_total));
     let mut prob = vec![0f32; rows.len() * CONCEPT_CHUNK];
     for c0 in (0..c_total).step_by(CONCEPT_CHUNK) {
@@ -417,57 +424,170 @@ fn pmi(
                 }
             });
         let prob = &prob[..rows.len() * w];
-        let mut block: Vec<Vec<f64>> = positions
+        let block: Vec<Vec<f64>> = positions
             .par_iter()
-            .map(|pos| {
-                let mut total = vec![0f64; w];
-                let mut acc = vec![1f64; w];
-                for (g, group) in pos.chunks(group_size).enumerate() {
-                    for (jj, &r) in group.iter().enumerate() {
-                        let pj = weights[g * group_size + jj];
-                        let p = &prob[r * w..(r + 1) * w];
-                        match kind {
-                            PmiKind::Soft { .. } => {
-                                let (pj, mp) = (pj as f64, min_prob as f64);
-                                for (x, &v) in acc.iter_mut().zip(p) {
-                                    *x *= (1.0 + pj * (v as f64 - 1.0)) + mp;
-                                }
-                            }
-                            PmiKind::Plain => {
-                                let mp = min_prob as f64;
-                                for (x, &v) in acc.iter_mut().zip(p) {
-                                    *x *= v as f64 + mp;
-                                }
-                            }
-                        }
-                    }
-                    for (t, x) in total.iter_mut().zip(acc.iter_mut()) {
-                        *t += x.ln();
-                        *x = 1.0;
-                    }
+            .map(|pos| match products {
+                FactorProducts::F32 { group } => {
+                    sum_log_factors_f32(rows_at(prob, pos, w), &floors32, &slopes, group, w)
                 }
-                total
+                FactorProducts::F64 { group } => {
+                    sum_log_factors_f64(rows_at(prob, pos, w), &floors, &slopes, group, w)
+                }
             })
             .collect();
-        for (u, vals) in block.iter_mut().enumerate() {
+        for (u, vals) in block.iter().enumerate() {
             for (dst, v) in l.row_mut(u).iter_mut().skip(c0).zip(vals.iter()) {
                 *dst = *v;
             }
         }
     }
-    // The prior of each concept over the units of this layer.
+    // The prior of each concept over the units of this layer: a log-sum-exp down each column,
+    // accumulated row by row (memory order) in column blocks run in parallel.
     let ln_u = (units as f64).ln();
-    let prior: Vec<f64> = (0..c_total)
-        .map(|c| {
-            let col = l.column(c);
-            let m = col.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v));
-            m + col.iter().map(|&v| (v - m).exp()).sum::<f64>().ln() - ln_u
-        })
-        .collect();
+    let l_flat = l.as_slice().unwrap_or(&[]);
+    let mut prior = vec![0f64; c_total];
+    prior
+        .par_chunks_mut(CONCEPT_CHUNK)
+        .enumerate()
+        .for_each(|(b, out)| {
+            let c0 = b * CONCEPT_CHUNK;
+            let w = out.len();
+            let mut max = vec![f64::NEG_INFINITY; w];
+            for u in 0..units {
+                let row = &l_flat[u * c_total + c0..u * c_total + c0 + w];
+                for (m, &v) in max.iter_mut().zip(row) {
+                    *m = m.max(v);
+                }
+            }
+            let mut sum = vec![0f64; w];
+            for u in 0..units {
+                let row = &l_flat[u * c_total + c0..u * c_total + c0 + w];
+                for ((s, &v), &m) in sum.iter_mut().zip(row).zip(&max) {
+                    // exp of a value ≤ 0 whose relative error (3e-7) moves the prior by < 1e-6.
+                    *s += exp_f32((v - m) as f32) as f64;
+                }
+            }
+            for ((o, m), s) in out.iter_mut().zip(max).zip(sum) {
+                *o = m + s.ln() - ln_u;
+            }
+        });
     let lam = lam as f64;
-    Array2::from_shape_fn((units, c_total), |(u, c)| {
-        (l[[u, c]] - lam * prior[c]) as f32
-    })
+    let mut out = vec![0f32; units * c_total];
+    out.par_chunks_mut(c_total.max(1))
+        .zip(l_flat.par_chunks(c_total.max(1)))
+        .for_each(|(o, row)| {
+            for ((o, &v), &p) in o.iter_mut().zip(row).zip(&prior) {
+                *o = (v - lam * p) as f32;
+            }
+        });
+    Array2::from_shape_vec((units, c_total), out)
+        .unwrap_or_else(|_| Array2::zeros((units, c_total)))
+}
+
+/// The rows `pos` of a chunk of probabilities `w` wide.
+fn rows_at<'a>(prob: &'a [f32], pos: &'a [usize], w: usize) -> impl Iterator<Item = &'a [f32]> {
+    pos.iter().map(move |&r| &prob[r * w..(r + 1) * w])
+}
+
+/// How the products of a unit's factors are formed before their logarithm.
+#[derive(Debug, Clone, Copy)]
+enum FactorProducts {
+    /// In f32, renormalised to [1, 2) every `group` factors with the exponent kept apart: four
+    /// lanes per SSE2 vector and one logarithm per concept at the end.
+    F32 { group: usize },
+    /// In f64, one logarithm per `group` factors (for floors so small that f32 would underflow
+    /// within two factors, e.g. `min_prob = 0`).
+    F64 { group: usize },
+}
+
+impl FactorProducts {
+    fn for_min_factor(min_factor: f64) -> Self {
+        // Starting in [1, 2), `group` factors ≥ min_factor keep the product ≥ 2⁻¹²⁵ (normal).
+        let group = if min_factor > 0.0 {
+            (86.0 / -min_factor.min(0.5).ln()).floor() as usize
+        } else {
+            0
+        };
+        if group >= 2 {
+            Self::F32 {
+                group: group.min(64),
+            }
+        } else {
+            Self::F64 {
+                group: log_group(min_factor),
+            }
+        }
+    }
+}
+
+/// `Σ_j ln(floor_j + slope_j · P_j[c])` for each concept `c` of the chunk, the product in f32
+/// with the binary exponent split off every `group` factors.
+fn sum_log_factors_f32<'a>(
+    rows: impl Iterator<Item = &'a [f32]>,
+    floors: &[f32],
+    slopes: &[f32],
+    group: usize,
+    w: usize,
+) -> Vec<f64> {
+    let mut acc = vec![1f32; w];
+    let mut exponent = vec![0i32; w];
+    let mut in_group = 0;
+    for ((p, &floor), &slope) in rows.zip(floors).zip(slopes) {
+        for (x, &v) in acc.iter_mut().zip(p) {
+            *x *= floor + slope * v;
+        }
+        in_group += 1;
+        if in_group == group {
+            renormalise(&mut acc, &mut exponent);
+            in_group = 0;
+        }
+    }
+    renormalise(&mut acc, &mut exponent);
+    acc.iter()
+        .zip(&exponent)
+        .map(|(&x, &e)| (x as f64).ln() + e as f64 * std::f64::consts::LN_2)
+        .collect()
+}
+
+/// Moves each (positive, normal) value's binary exponent into `exponent`, leaving [1, 2).
+#[inline]
+fn renormalise(acc: &mut [f32], exponent: &mut [i32]) {
+    for (x, e) in acc.iter_mut().zip(exponent.iter_mut()) {
+        let bits = x.to_bits();
+        *e += ((bits >> 23) & 0xff) as i32 - 127;
+        *x = f32::from_bits((bits & 0x807f_ffff) | 0x3f80_0000);
+    }
+}
+
+/// [`sum_log_factors_f32`] in f64 with one logarithm per `group` factors.
+fn sum_log_factors_f64<'a>(
+    rows: impl Iterator<Item = &'a [f32]>,
+    floors: &[f64],
+    slopes: &[f32],
+    group: usize,
+    w: usize,
+) -> Vec<f64> {
+    let mut total = vec![0f64; w];
+    let mut acc = vec![1f64; w];
+    let mut in_group = 0;
+    for ((p, &floor), &slope) in rows.zip(floors).zip(slopes) {
+        let slope = slope as f64;
+        for (x, &v) in acc.iter_mut().zip(p) {
+            *x *= floor + slope * v as f64;
+        }
+        in_group += 1;
+        if in_group == group {
+            for (t, x) in total.iter_mut().zip(acc.iter_mut()) {
+                *t += x.ln();
+                *x = 1.0;
+            }
+            in_group = 0;
+        }
+    }
+    for (t, x) in total.iter_mut().zip(&acc) {
+        *t += x.ln();
+    }
+    total
 }
 
 /// The L2 norm of each column (`clip`: norms below it are raised to it), accumulated row by
