@@ -25,6 +25,7 @@
 
 pub mod activations;
 pub mod cache;
+pub mod clip_similarity;
 mod concepts;
 pub mod dissect;
 mod error;

@@ -1,0 +1,320 @@
+//! CLIP-Dissect's concept similarities from an image–text model: `S = Î·T̂ᵀ`, the cosines
+//! between each probe image's embedding and each concept's text embedding.
+//!
+//! [`ClipSimilarity`] works with any [`ImageTextEncoder`] (a CLIP checkpoint, or any other
+//! joint embedding). The concept texts are embedded once, when it is built; the
+//! probe images chunk by chunk, as [`ConceptSimilarity::similarities`] is called. With a cache
+//! folder both are kept on disk (safetensors, written atomically) and reused by later runs —
+//! the reference caches the same two tensors — keyed by the encoder's identity and a hash of
+//! the concepts or of the image paths and sizes.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{Device, Tensor};
+use ndarray::Array2;
+
+use crate::scorer::{ConceptSimilarity, EmbeddingSimilarity};
+use crate::{Error, Result};
+
+/// A model that embeds images and texts in one space (CLIP, or anything like it).
+pub trait ImageTextEncoder {
+    /// A short, stable description of the model and its weights, for cache keys and reports.
+    fn identity(&self) -> String;
+
+    /// One embedding row per text, in order (normalisation not required).
+    fn embed_texts(&self, texts: &[String]) -> Result<Array2<f32>>;
+
+    /// One embedding row per image file, in order (normalisation not required).
+    fn embed_images(&self, images: &[PathBuf]) -> Result<Array2<f32>>;
+}
+
+/// Concept similarities from an [`ImageTextEncoder`], with an optional on-disk cache.
+///
+/// ```
+/// use std::path::PathBuf;
+/// use ndarray::{array, Array2};
+/// use xai_dissect::clip_similarity::{ClipSimilarity, ImageTextEncoder};
+/// use xai_dissect::scorer::ConceptSimilarity;
+///
+/// /// A stand-in encoder: "red" and "blue" axes; images named after their colour.
+/// struct Toy;
+/// impl ImageTextEncoder for Toy {
+///     fn identity(&self) -> String { "toy v1".into() }
+///     fn embed_texts(&self, texts: &[String]) -> xai_dissect::Result<Array2<f32>> {
+///         Ok(Array2::from_shape_fn((texts.len(), 2), |(i, j)| {
+///             (texts[i] == ["red", "blue"][j]) as u8 as f32
+///         }))
+///     }
+///     fn embed_images(&self, images: &[PathBuf]) -> xai_dissect::Result<Array2<f32>> {
+///         Ok(Array2::from_shape_fn((images.len(), 2), |(i, j)| {
+///             let red = images[i].to_string_lossy().contains("red");
+///             if red == (j == 0) { 2.0 } else { 1.0 }
+///         }))
+///     }
+/// }
+/// let sim = ClipSimilarity::new(Toy, vec!["red".into(), "blue".into()], None)?;
+/// let s = sim.similarities(0, &[PathBuf::from("red.png"), PathBuf::from("blue.png")])?;
+/// assert!(s[[0, 0]] > s[[0, 1]] && s[[1, 1]] > s[[1, 0]]);
+/// assert!((s[[0, 0]] - 2.0 / 5f32.sqrt()).abs() < 1e-6);
+/// # Ok::<(), xai_dissect::Error>(())
+/// ```
+pub struct ClipSimilarity<E> {
+    encoder: E,
+    concepts: Vec<String>,
+    text: Array2<f32>,
+    cache: Option<PathBuf>,
+}
+
+impl<E: ImageTextEncoder> ClipSimilarity<E> {
+    /// Embeds `concepts` with `encoder` (or reads them from `cache`, a folder created if
+    /// needed, when a previous run with the same encoder and concepts left them there).
+    pub fn new(encoder: E, concepts: Vec<String>, cache: Option<&Path>) -> Result<Self> {
+        if concepts.is_empty() {
+            return Err(Error::Parameter {
+                name: "concepts",
+                reason: "the concept list is empty; give at least one concept".into(),
+            });
+        }
+        let key = {
+            let mut h = fnv1a(FNV_OFFSET, encoder.identity().as_bytes());
+            for c in &concepts {
+                h = fnv1a(h, c.as_bytes());
+                h = fnv1a(h, b"\n");
+            }
+            h
+        };
+        let path = cache.map(|d| d.join(format!("text_{key:016x}.safetensors")));
+        let text = match path.as_deref().map(read_embeddings).transpose()?.flatten() {
+            Some(t) if t.nrows() == concepts.len() => t,
+            _ => {
+                let t = encoder.embed_texts(&concepts)?;
+                check_rows(&t, concepts.len(), "text embeddings")?;
+                if let Some(p) = &path {
+                    write_embeddings(p, &t)?;
+                }
+                t
+            }
+        };
+        Ok(Self {
+            encoder,
+            concepts,
+            text,
+            cache: cache.map(Path::to_path_buf),
+        })
+    }
+
+    /// The concept text embeddings, one row per concept (as the encoder gave them).
+    pub fn text_embeddings(&self) -> &Array2<f32> {
+        &self.text
+    }
+
+    /// The encoder.
+    pub fn encoder(&self) -> &E {
+        &self.encoder
+    }
+
+    /// The image embeddings of `images` (probe images `first ..`), from the cache when a
+    /// previous run stored this chunk.
+    pub fn image_embeddings(&self, first: usize, images: &[PathBuf]) -> Result<Array2<f32>> {
+        let path = self.cache.as_ref().map(|d| {
+            let mut h = fnv1a(FNV_OFFSET, self.encoder.identity().as_bytes());
+            h = fnv1a(h, &(first as u64).to_le_bytes());
+            for p in images {
+                let size = std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+                h = fnv1a(h, p.to_string_lossy().as_bytes());
+                h = fnv1a(h, &size.to_le_bytes());
+            }
+            d.join(format!("images_{h:016x}.safetensors"))
+        });
+        if let Some(e) = path.as_deref().map(read_embeddings).transpose()?.flatten() {
+            if e.nrows() == images.len() && e.ncols() == self.text.ncols() {
+                return Ok(e);
+            }
+        }
+        let e = self.encoder.embed_images(images)?;
+        check_rows(&e, images.len(), "image embeddings")?;
+        if let Some(p) = &path {
+            write_embeddings(p, &e)?;
+        }
+        Ok(e)
+    }
+}
+
+impl<E: ImageTextEncoder> ConceptSimilarity for ClipSimilarity<E> {
+    fn concepts(&self) -> &[String] {
+        &self.concepts
+    }
+    fn identity(&self) -> String {
+        self.encoder.identity()
+    }
+    fn similarities(&self, first: usize, images: &[PathBuf]) -> Result<Array2<f32>> {
+        let img = self.image_embeddings(first, images)?;
+        if let Some((i, _)) = img
+            .outer_iter()
+            .enumerate()
+            .find(|(_, r)| r.iter().all(|&v| v == 0.0) || r.iter().any(|v| !v.is_finite()))
+        {
+            return Err(Error::NonFinite(format!(
+                "the embedding of probe image {} is zero or not finite; its cosines are undefined",
+                images[i].display()
+            )));
+        }
+        let sim = EmbeddingSimilarity::from_embeddings(
+            img.view(),
+            self.text.view(),
+            self.concepts.clone(),
+        )?;
+        Ok(sim.matrix().to_owned())
+    }
+}
+
+fn check_rows(x: &Array2<f32>, rows: usize, what: &str) -> Result<()> {
+    if x.nrows() != rows {
+        return Err(Error::Shape {
+            what: format!("the encoder's {what}"),
+            actual: x.shape().to_vec(),
+            expected: format!("{rows} rows, one per input"),
+        });
+    }
+    Ok(())
+}
+
+/// 64-bit FNV-1a, a stable hash (unlike `std`'s) for cache keys.
+fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
+    bytes
+        .iter()
+        .fold(hash, |h, &b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// The `embeddings` tensor of a cache file, `None` when there is no file yet.
+fn read_embeddings(path: &Path) -> Result<Option<Array2<f32>>> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let bad = |reason: String| Error::File {
+        path: path.to_path_buf(),
+        reason: format!("{reason}; delete the file to recompute it"),
+    };
+    let tensors = candle_core::safetensors::load(path, &Device::Cpu)
+        .map_err(|e| bad(format!("not a readable embedding cache ({e})")))?;
+    let t = tensors
+        .get("embeddings")
+        .ok_or_else(|| bad("no `embeddings` tensor".into()))?;
+    let (n, e) = t
+        .dims2()
+        .map_err(|_| bad(format!("`embeddings` has shape {:?}, not 2-D", t.dims())))?;
+    let data = t
+        .to_dtype(candle_core::DType::F32)
+        .and_then(|t| t.flatten_all())
+        .and_then(|t| t.to_vec1::<f32>())
+        .map_err(|e| bad(e.to_string()))?;
+    Array2::from_shape_vec((n, e), data)
+        .map(Some)
+        .map_err(|e| bad(e.to_string()))
+}
+
+fn write_embeddings(path: &Path, x: &Array2<f32>) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::file(dir, e))?;
+    }
+    let data: Vec<f32> = x.iter().copied().collect();
+    let t = Tensor::from_vec(data, x.dim(), &Device::Cpu)?;
+    let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
+    let tensors: HashMap<String, Tensor> = [("embeddings".to_string(), t)].into();
+    candle_core::safetensors::save(&tensors, &tmp)?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::file(path, e))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+
+    /// Counts its calls, so tests can see what the cache spared.
+    struct Counting {
+        texts: Cell<usize>,
+        images: Cell<usize>,
+    }
+
+    impl ImageTextEncoder for &Counting {
+        fn identity(&self) -> String {
+            "counting v1".into()
+        }
+        fn embed_texts(&self, texts: &[String]) -> Result<Array2<f32>> {
+            self.texts.set(self.texts.get() + 1);
+            Ok(Array2::from_shape_fn((texts.len(), 3), |(i, j)| {
+                (i + j) as f32 + 1.0
+            }))
+        }
+        fn embed_images(&self, images: &[PathBuf]) -> Result<Array2<f32>> {
+            self.images.set(self.images.get() + 1);
+            Ok(Array2::from_shape_fn((images.len(), 3), |(i, j)| {
+                (i * j) as f32 + 1.0
+            }))
+        }
+    }
+
+    #[test]
+    fn a_second_run_reads_both_embeddings_from_the_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let enc = Counting {
+            texts: Cell::new(0),
+            images: Cell::new(0),
+        };
+        let concepts = vec!["a".to_string(), "b".to_string()];
+        let images = vec![PathBuf::from("x.png"), PathBuf::from("y.png")];
+        let first = ClipSimilarity::new(&enc, concepts.clone(), Some(dir.path())).unwrap();
+        let s1 = first.similarities(0, &images).unwrap();
+        let second = ClipSimilarity::new(&enc, concepts, Some(dir.path())).unwrap();
+        let s2 = second.similarities(0, &images).unwrap();
+        assert_eq!((enc.texts.get(), enc.images.get()), (1, 1));
+        assert_eq!(s1, s2);
+        // Another chunk is another cache entry.
+        second.similarities(2, &images).unwrap();
+        assert_eq!(enc.images.get(), 2);
+    }
+
+    #[test]
+    fn a_corrupt_cache_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let enc = Counting {
+            texts: Cell::new(0),
+            images: Cell::new(0),
+        };
+        let concepts = vec!["a".to_string()];
+        ClipSimilarity::new(&enc, concepts.clone(), Some(dir.path())).unwrap();
+        let file = std::fs::read_dir(dir.path())
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        std::fs::write(&file, b"not safetensors").unwrap();
+        let err = ClipSimilarity::new(&enc, concepts, Some(dir.path()))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("text_") && err.contains("delete the file"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_empty_concept_list_is_refused() {
+        let enc = Counting {
+            texts: Cell::new(0),
+            images: Cell::new(0),
+        };
+        let err = ClipSimilarity::new(&enc, vec![], None)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("concept list is empty"), "{err}");
+    }
+}
