@@ -40,6 +40,7 @@
 mod backbone;
 pub mod clip;
 pub mod conv;
+mod conv_bn;
 mod error;
 mod labels;
 mod layer;

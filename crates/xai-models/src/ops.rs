@@ -28,6 +28,27 @@ pub fn max_pool2d(x: &Tensor, kernel: usize, stride: usize, padding: usize) -> R
     max_pool2d_composite(x, kernel, stride, padding)
 }
 
+/// 2-D average pooling with kernel = stride = `kernel` and no padding, `(N, C, H, W)` →
+/// `(N, C, ⌊H/k⌋, ⌊W/k⌋)`, as `torch.nn.AvgPool2d(kernel)`; differentiable.
+///
+/// ```
+/// use candle_core::{Device, Tensor};
+/// let x = Tensor::arange(0f32, 16., &Device::Cpu)?.reshape((1, 1, 4, 4))?;
+/// let y = xai_models::ops::avg_pool2d(&x, 2)?;
+/// assert_eq!(y.flatten_all()?.to_vec1::<f32>()?, vec![2.5, 4.5, 10.5, 12.5]);
+/// # Ok::<(), xai_models::Error>(())
+/// ```
+pub fn avg_pool2d(x: &Tensor, kernel: usize) -> Result<Tensor> {
+    let (_, _, h, w) = x.dims4()?;
+    if kernel == 0 || h < kernel || w < kernel {
+        return Err(crate::Error::Parameter {
+            name: "kernel",
+            reason: format!("average pool of {kernel}×{kernel} on a {h}×{w} map"),
+        });
+    }
+    Ok(x.avg_pool2d(kernel)?)
+}
+
 /// [`max_pool2d`] from differentiable candle ops (any device and dtype).
 pub(crate) fn max_pool2d_composite(
     x: &Tensor,

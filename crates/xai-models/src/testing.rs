@@ -104,3 +104,90 @@ pub fn random_resnet(config: ResNetConfig, seed: u64, device: &Device) -> Result
     );
     ResNet::from_weights(&weights, config, device)
 }
+
+/// The tensors of a CLIP modified-ResNet image tower ([`crate::clip::ModifiedResNet`]) with
+/// seeded random weights, named as in OpenAI/open_clip checkpoints under `prefix` (e.g.
+/// `visual.`): stem width `width`, `blocks` bottlenecks per stage, a positional embedding for
+/// `image_size`² inputs (a multiple of 32) and an `embed_dim`-wide output.
+pub fn random_clip_resnet_tensors(
+    prefix: &str,
+    width: usize,
+    blocks: [usize; 4],
+    image_size: usize,
+    embed_dim: usize,
+    seed: u64,
+) -> Result<HashMap<String, Tensor>> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut out = HashMap::new();
+    // kind 0: weight, uniform with a He-like scale; 1: around one; 2: small around zero.
+    let mut put = |name: String, shape: Vec<usize>, kind: u8| -> Result<()> {
+        let n: usize = shape.iter().product();
+        let fan_in: usize = shape.iter().skip(1).product::<usize>().max(1);
+        let bound = (6.0 / fan_in as f32).sqrt();
+        let data: Vec<f32> = (0..n)
+            .map(|_| {
+                let u = rng.random::<f32>();
+                match kind {
+                    0 => (2.0 * u - 1.0) * bound,
+                    1 => 0.5 + u,
+                    _ => (u - 0.5) * 0.2,
+                }
+            })
+            .collect();
+        out.insert(
+            format!("{prefix}{name}"),
+            Tensor::from_vec(data, shape, &Device::Cpu)?,
+        );
+        Ok(())
+    };
+    let mut conv_bn = |conv: String, bn: String, cin: usize, cout: usize, k: usize| {
+        put(format!("{conv}.weight"), vec![cout, cin, k, k], 0)?;
+        put(format!("{bn}.weight"), vec![cout], 1)?;
+        put(format!("{bn}.bias"), vec![cout], 2)?;
+        put(format!("{bn}.running_mean"), vec![cout], 2)?;
+        put(format!("{bn}.running_var"), vec![cout], 1)
+    };
+    let half = width / 2;
+    conv_bn("conv1".into(), "bn1".into(), 3, half, 3)?;
+    conv_bn("conv2".into(), "bn2".into(), half, half, 3)?;
+    conv_bn("conv3".into(), "bn3".into(), half, width, 3)?;
+    let mut in_ch = width;
+    for (stage, &count) in blocks.iter().enumerate() {
+        let planes = width << stage;
+        let out_ch = 4 * planes;
+        for b in 0..count {
+            let p = format!("layer{}.{b}", stage + 1);
+            for (i, (ci, co, k)) in [(in_ch, planes, 1), (planes, planes, 3), (planes, out_ch, 1)]
+                .into_iter()
+                .enumerate()
+            {
+                conv_bn(
+                    format!("{p}.conv{}", i + 1),
+                    format!("{p}.bn{}", i + 1),
+                    ci,
+                    co,
+                    k,
+                )?;
+            }
+            if (stage > 0 && b == 0) || in_ch != out_ch {
+                let (conv, bn) = (format!("{p}.downsample.0"), format!("{p}.downsample.1"));
+                conv_bn(conv, bn, in_ch, out_ch, 1)?;
+            }
+            in_ch = out_ch;
+        }
+    }
+    let c = in_ch;
+    let grid = image_size / 32;
+    put(
+        "attnpool.positional_embedding".into(),
+        vec![grid * grid + 1, c],
+        0,
+    )?;
+    for proj in ["q_proj", "k_proj", "v_proj"] {
+        put(format!("attnpool.{proj}.weight"), vec![c, c], 0)?;
+        put(format!("attnpool.{proj}.bias"), vec![c], 2)?;
+    }
+    put("attnpool.c_proj.weight".into(), vec![embed_dim, c], 0)?;
+    put("attnpool.c_proj.bias".into(), vec![embed_dim], 2)?;
+    Ok(out)
+}
