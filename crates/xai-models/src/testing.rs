@@ -226,7 +226,7 @@ pub fn random_clip_vit_tensors(sizes: &ClipVitSizes, seed: u64) -> Result<HashMa
         put(format!("{ln}.weight"), vec![w], 1)?;
         put(format!("{ln}.bias"), vec![w], 2)?;
     }
-    // (in, out) matrices: their fan-in is the first dimension.
+    // Drawn as (out, in) for the fan-in, stored as OpenAI does: (in, out), used as `x @ proj`.
     put("visual.proj".into(), vec![s.embed_dim, vw], 0)?;
     put("token_embedding.weight".into(), vec![s.vocab, tw], 2)?;
     put("positional_embedding".into(), vec![s.context, tw], 2)?;
