@@ -88,6 +88,17 @@ pub enum Error {
         known: Vec<String>,
     },
 
+    /// A checkpoint that is another architecture than the one asked for.
+    #[error("weights file {path} holds {found}, not the {requested} that was asked for; name the architecture the file holds, or use a {requested} checkpoint")]
+    ArchMismatch {
+        /// The weights file.
+        path: PathBuf,
+        /// The architecture that was asked for.
+        requested: String,
+        /// What the file holds.
+        found: String,
+    },
+
     /// An image that could not be read or decoded.
     #[error("cannot read image {path}: {reason}")]
     Image {

@@ -14,7 +14,9 @@
 //! - [`conv`]: the CPU convolution and max-pool kernels under [`ResNet`] (weights packed at
 //!   load time, `gemm` products with bias, residual and ReLU fused, input gradients).
 //! - [`preprocess`]: torchvision's evaluation transform, bit-exact with Pillow's resize.
-//! - [`clip`]: CLIP's BPE tokenizer ([`clip::ClipTokenizer`]).
+//! - [`clip`]: CLIP ([`clip::Clip`]): ViT and RN50 image towers, the text tower, OpenAI,
+//!   open_clip and Hugging Face checkpoints, CLIP's image transform, the BPE tokenizer
+//!   ([`clip::ClipTokenizer`]).
 //! - [`Labels`]: ImageNet-1k built in, Places365 and plain label files.
 //!
 //! ## Quick start

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use candle_core::{DType, Device, Tensor};
 use rand::{Rng, SeedableRng};
 
+use crate::clip::{Clip, ClipOptions};
 use crate::{BlockKind, ResNet, ResNetConfig, Result, WeightsFile};
 
 /// The torchvision state dict of a ResNet with seeded random weights (He-style scales, random
@@ -190,4 +191,145 @@ pub fn random_clip_resnet_tensors(
     put("attnpool.c_proj.weight".into(), vec![embed_dim, c], 0)?;
     put("attnpool.c_proj.bias".into(), vec![embed_dim], 2)?;
     Ok(out)
+}
+
+/// The sizes of a CLIP ViT model made by [`random_clip_vit_tensors`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClipVitSizes {
+    /// Token width of the image tower.
+    pub vision_width: usize,
+    /// Residual attention blocks of the image tower.
+    pub vision_layers: usize,
+    /// Patch size.
+    pub patch: usize,
+    /// Patches per side (the input is `grid · patch` square).
+    pub grid: usize,
+    /// Width of the joint embedding.
+    pub embed_dim: usize,
+    /// Token width of the text tower.
+    pub text_width: usize,
+    /// Residual attention blocks of the text tower.
+    pub text_layers: usize,
+    /// Vocabulary size.
+    pub vocab: usize,
+    /// Context length.
+    pub context: usize,
+}
+
+impl ClipVitSizes {
+    /// A tiny model for tests and doc examples: widths 64 (one 64-wide head), two layers per
+    /// tower, patch 8 on a 4×4 grid (32×32 input), embed 32, vocabulary 100, context 16.
+    pub fn tiny() -> Self {
+        Self {
+            vision_width: 64,
+            vision_layers: 2,
+            patch: 8,
+            grid: 4,
+            embed_dim: 32,
+            text_width: 64,
+            text_layers: 2,
+            vocab: 100,
+            context: 16,
+        }
+    }
+
+    /// OpenAI's ViT-B/32 (151 M parameters).
+    pub fn vit_b32() -> Self {
+        Self {
+            vision_width: 768,
+            vision_layers: 12,
+            patch: 32,
+            grid: 7,
+            embed_dim: 512,
+            text_width: 512,
+            text_layers: 12,
+            vocab: 49408,
+            context: 77,
+        }
+    }
+}
+
+/// The OpenAI-layout state dict of a CLIP ViT with seeded random weights: `1/√fan_in`-scaled
+/// matrices, LayerNorm scales around 1 and small random biases.
+pub fn random_clip_vit_tensors(sizes: &ClipVitSizes, seed: u64) -> Result<HashMap<String, Tensor>> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut out = HashMap::new();
+    let mut put = |name: String, shape: Vec<usize>, kind: u8| -> Result<()> {
+        let n: usize = shape.iter().product();
+        let fan_in: usize = shape.iter().skip(1).product::<usize>().max(1);
+        let scale = (3.0 / fan_in as f32).sqrt();
+        let data: Vec<f32> = (0..n)
+            .map(|_| {
+                let u = rng.random::<f32>() * 2.0 - 1.0;
+                match kind {
+                    0 => u * scale,
+                    1 => 1.0 + 0.2 * u,
+                    _ => 0.1 * u,
+                }
+            })
+            .collect();
+        out.insert(name, Tensor::from_vec(data, shape, &Device::Cpu)?);
+        Ok(())
+    };
+    let mut blocks = |prefix: &str, width: usize, layers: usize| -> Result<()> {
+        for i in 0..layers {
+            let p = format!("{prefix}resblocks.{i}");
+            for ln in ["ln_1", "ln_2"] {
+                put(format!("{p}.{ln}.weight"), vec![width], 1)?;
+                put(format!("{p}.{ln}.bias"), vec![width], 2)?;
+            }
+            put(
+                format!("{p}.attn.in_proj_weight"),
+                vec![3 * width, width],
+                0,
+            )?;
+            put(format!("{p}.attn.in_proj_bias"), vec![3 * width], 2)?;
+            put(format!("{p}.attn.out_proj.weight"), vec![width, width], 0)?;
+            put(format!("{p}.attn.out_proj.bias"), vec![width], 2)?;
+            put(format!("{p}.mlp.c_fc.weight"), vec![4 * width, width], 0)?;
+            put(format!("{p}.mlp.c_fc.bias"), vec![4 * width], 2)?;
+            put(format!("{p}.mlp.c_proj.weight"), vec![width, 4 * width], 0)?;
+            put(format!("{p}.mlp.c_proj.bias"), vec![width], 2)?;
+        }
+        Ok(())
+    };
+    let s = sizes;
+    blocks("visual.transformer.", s.vision_width, s.vision_layers)?;
+    blocks("transformer.", s.text_width, s.text_layers)?;
+    let (vw, tw) = (s.vision_width, s.text_width);
+    put(
+        "visual.conv1.weight".into(),
+        vec![vw, 3, s.patch, s.patch],
+        0,
+    )?;
+    put("visual.class_embedding".into(), vec![vw], 2)?;
+    put(
+        "visual.positional_embedding".into(),
+        vec![s.grid * s.grid + 1, vw],
+        2,
+    )?;
+    for ln in ["visual.ln_pre", "visual.ln_post", "ln_final"] {
+        let w = if ln == "ln_final" { tw } else { vw };
+        put(format!("{ln}.weight"), vec![w], 1)?;
+        put(format!("{ln}.bias"), vec![w], 2)?;
+    }
+    // Drawn as (out, in) for the fan-in, stored as OpenAI does: (in, out), used as `x @ proj`.
+    put("visual.proj".into(), vec![s.embed_dim, vw], 0)?;
+    put("token_embedding.weight".into(), vec![s.vocab, tw], 2)?;
+    put("positional_embedding".into(), vec![s.context, tw], 2)?;
+    put("text_projection".into(), vec![s.embed_dim, tw], 0)?;
+    for name in ["visual.proj", "text_projection"] {
+        if let Some(t) = out.remove(name) {
+            out.insert(name.to_string(), t.t()?.contiguous()?);
+        }
+    }
+    Ok(out)
+}
+
+/// A CLIP ViT with seeded random weights (for tests, examples and benchmarks); heads are
+/// `width / 64`.
+pub fn random_clip_vit(sizes: &ClipVitSizes, seed: u64, device: &Device) -> Result<Clip> {
+    let tensors = random_clip_vit_tensors(sizes, seed)?;
+    let weights = WeightsFile::from_tensors(format!("<random CLIP ViT seed {seed}>"), tensors);
+    Clip::from_weights(&weights, ClipOptions::default(), device)
 }
