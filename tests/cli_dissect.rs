@@ -136,7 +136,25 @@ fn bad_input_fails_with_a_clear_error() {
     );
     fails(
         &["dissect", "--clip", "RN50", "--out", o],
-        &["CLIP support is not built in this version"],
+        &["--clip RN50 needs --clip-weights"],
+    );
+    fails(
+        &["dissect", "--clip", "RN51", "--out", o],
+        &["RN51", "ViT-B/32"],
+    );
+    fails(
+        &[
+            "dissect",
+            "--clip-weights",
+            "/nonexistent/clip.safetensors",
+            "--out",
+            o,
+        ],
+        &["--clip-vocab", "bpe_simple_vocab_16e6.txt.gz"],
+    );
+    fails(
+        &["dissect", "--method", "iou", "--clip", "RN50", "--out", o],
+        &["leave out --clip"],
     );
     fails(
         &["dissect", "--similarity", "nope", "--out", o],
@@ -263,4 +281,81 @@ fn a_killed_run_resumes_and_shards_merge_into_the_same_labels() {
         std::fs::read_to_string(from.join("descriptions.csv")).unwrap(),
         labels
     );
+}
+
+/// A tiny random CLIP ViT (context 77, the 514-token vocabulary of a merges file without
+/// merges) and its merges file.
+fn tiny_clip(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    use xai::models::testing::{random_clip_vit_tensors, ClipVitSizes};
+    let sizes = ClipVitSizes {
+        vocab: 514,
+        context: 77,
+        ..ClipVitSizes::tiny()
+    };
+    let weights = dir.join("clip_tiny.safetensors");
+    let tensors = random_clip_vit_tensors(&sizes, 3).unwrap();
+    xai::models::candle_core::safetensors::save(&tensors, &weights).unwrap();
+    let merges = dir.join("merges.txt");
+    std::fs::write(&merges, "header").unwrap();
+    (weights, merges)
+}
+
+#[test]
+fn clip_similarities_label_units_and_are_cached() {
+    let dir = tempfile::tempdir().unwrap();
+    let (weights, merges) = tiny_clip(dir.path());
+    let out = dir.path().join("out");
+    let args = [
+        "dissect",
+        "--clip-weights",
+        weights.to_str().unwrap(),
+        "--clip-vocab",
+        merges.to_str().unwrap(),
+        "--probe",
+        "testdata/testworld/sample/images",
+        "--layers",
+        "layer4,fc",
+        "--chunk-size",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    ok(&args);
+    let csv = std::fs::read_to_string(out.join("descriptions.csv")).unwrap();
+    assert_eq!(
+        csv.lines().skip(1).filter(|r| r.starts_with("fc,")).count(),
+        8
+    );
+    let cached: Vec<_> = std::fs::read_dir(out.join("cache/clip"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(cached.iter().any(|n| n.starts_with("text_")), "{cached:?}");
+    let images = std::fs::read_dir("testdata/testworld/sample/images")
+        .unwrap()
+        .count();
+    assert_eq!(
+        cached.iter().filter(|n| n.starts_with("images_")).count(),
+        images.div_ceil(2),
+        "one cache file per chunk of 2 images"
+    );
+    // A second run reads every embedding back and labels the same.
+    let stamps: Vec<_> = std::fs::read_dir(out.join("cache/clip"))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().modified().unwrap())
+        .collect();
+    ok(&args);
+    let again: Vec<_> = std::fs::read_dir(out.join("cache/clip"))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().modified().unwrap())
+        .collect();
+    assert_eq!(stamps, again, "nothing rewritten");
+    assert_eq!(
+        std::fs::read_to_string(out.join("descriptions.csv")).unwrap(),
+        csv
+    );
+    // The tiny model is no RN50: naming the architecture checks it.
+    let mut named = args.to_vec();
+    named.splice(1..1, ["--clip", "RN50"]);
+    fails(&named, &["RN50"]);
 }

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use xai::dissect::clip_similarity::{ClipEncoder, ClipSimilarity, ImageTextEncoder};
 use xai::dissect::dissect::{dissect, LabelConfig};
 use xai::dissect::scorer::{testworld_concepts, ConceptSimilarity, GroundTruthSimilarity};
 use xai::dissect::{ConceptSet, Pooling, ProbeSet, Similarity};
@@ -106,19 +107,63 @@ fn parse_shard_arg(s: &str) -> CliResult<(usize, usize)> {
     super::cam::parse_shard(s)
 }
 
+/// The CLIP weights and BPE merges files: the flags, else `$XAI_CLIP_VOCAB` or a
+/// `bpe_simple_vocab_16e6.txt.gz` beside the weights for the merges.
+fn clip_files(a: &DissectArgs) -> CliResult<(PathBuf, PathBuf)> {
+    let weights = a.clip_weights.clone().ok_or_else(|| {
+        CliError::Msg(format!(
+            "--clip {} needs --clip-weights FILE: an OpenAI/open_clip state dict (.safetensors, .pt, .bin) or a Hugging Face CLIPModel; xai cannot download weights here",
+            a.clip.as_deref().unwrap_or("")
+        ))
+    })?;
+    const MERGES: &str = "bpe_simple_vocab_16e6.txt.gz";
+    let beside = weights.parent().map(|d| d.join(MERGES));
+    let vocab = a
+        .clip_vocab
+        .clone()
+        .or_else(|| std::env::var_os("XAI_CLIP_VOCAB").map(PathBuf::from))
+        .or_else(|| beside.clone().filter(|p| p.exists()))
+        .ok_or_else(|| {
+            CliError::Msg(format!(
+                "CLIP's tokenizer needs its merges file: pass --clip-vocab {MERGES} (it ships with the CLIP and open_clip Python packages), set $XAI_CLIP_VOCAB, or put it beside the weights ({})",
+                beside.map(|p| p.display().to_string()).unwrap_or_default()
+            ))
+        })?;
+    Ok((weights, vocab))
+}
+
+/// `S` for all probe images, chunk by chunk (each chunk's image embeddings cached), with a
+/// progress bar.
+fn clip_similarities<E: ImageTextEncoder>(
+    clip: &ClipSimilarity<E>,
+    images: &[PathBuf],
+    chunk_size: usize,
+) -> xai::dissect::Result<ndarray::Array2<f32>> {
+    let bar = bar(images.len() as u64, "CLIP image embeddings");
+    let mut parts = Vec::new();
+    for (c, chunk) in images.chunks(chunk_size.max(1)).enumerate() {
+        parts.push(clip.similarities(c * chunk_size.max(1), chunk)?);
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+    ndarray::concatenate(ndarray::Axis(0), &views).map_err(|e| xai::dissect::Error::Shape {
+        what: "the chunks of S".into(),
+        actual: vec![parts.len()],
+        expected: e.to_string(),
+    })
+}
+
 pub(crate) fn run(a: DissectArgs) -> CliResult<()> {
-    if a.clip.is_some() || a.clip_weights.is_some() || a.clip_vocab.is_some() {
-        if let Some(c) = &a.clip {
-            if !["RN50", "ViT-B/16", "ViT-B/32"].contains(&c.as_str()) {
-                return Err(CliError::Msg(format!(
-                    "unknown CLIP model `{c}`; use RN50, ViT-B/16 or ViT-B/32"
-                )));
-            }
-        }
-        // merger: build `ClipSimilarity` (xai_dissect::scorer) from --clip, --clip-weights and
-        // --clip-vocab here.
+    let clip_arch = a
+        .clip
+        .as_deref()
+        .map(xai::models::clip::ClipArch::parse)
+        .transpose()?;
+    let use_clip = a.clip.is_some() || a.clip_weights.is_some() || a.clip_vocab.is_some();
+    if use_clip && a.method == "iou" {
         return Err(CliError::Msg(
-            "CLIP support is not built in this version; leave out --clip/--clip-weights/--clip-vocab to use the test world's ground-truth concept scorer".into(),
+            "--method iou scores units against per-pixel concept masks, not CLIP; leave out --clip/--clip-weights/--clip-vocab".into(),
         ));
     }
     if !["clip", "iou"].contains(&a.method.as_str()) {
@@ -181,6 +226,25 @@ pub(crate) fn run(a: DissectArgs) -> CliResult<()> {
         .filter_map(|c| kinds.get(c).map(|k| (c.clone(), k.clone())))
         .collect();
     let scorer = GroundTruthSimilarity::new(concepts.clone());
+    let cache_dir = a.cache.clone().unwrap_or_else(|| a.out.join("cache"));
+    let clip_scorer = if use_clip {
+        let (weights, vocab) = clip_files(&a)?;
+        let encoder = ClipEncoder::load(&weights, &vocab, clip_arch, &device)
+            .map_err(dis)?
+            .with_batch_size(a.batch_size);
+        eprintln!(
+            "CLIP {} from {}: embedding {} concepts",
+            encoder.clip().arch_name(),
+            weights.display(),
+            concepts.len()
+        );
+        Some(
+            ClipSimilarity::new(encoder, concepts.clone(), Some(&cache_dir.join("clip")))
+                .map_err(dis)?,
+        )
+    } else {
+        None
+    };
     let result = match a.method.as_str() {
         "iou" => {
             let spatial: Vec<String> = a
@@ -242,7 +306,6 @@ pub(crate) fn run(a: DissectArgs) -> CliResult<()> {
                     Some(w) => xai::dissect::cache::file_identity(w).map_err(dis)?,
                     None => a.target.clone(),
                 };
-                let cache_dir = a.cache.clone().unwrap_or_else(|| a.out.join("cache"));
                 let spec = xai::dissect::cache::CacheSpec::new(
                     &cache_dir,
                     &identity,
@@ -301,7 +364,10 @@ pub(crate) fn run(a: DissectArgs) -> CliResult<()> {
                 };
                 (acts, probe.images.clone())
             };
-            let s = scorer.similarities(0, &images).map_err(dis)?;
+            let s = match &clip_scorer {
+                Some(clip) => clip_similarities(clip, &images, a.chunk_size).map_err(dis)?,
+                None => scorer.similarities(0, &images).map_err(dis)?,
+            };
             let config = LabelConfig {
                 similarity,
                 ..LabelConfig::default()

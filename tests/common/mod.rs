@@ -18,6 +18,7 @@ pub(crate) fn xai(args: &[&str], env: &[(&str, &Path)]) -> Output {
         "XAI_WEIGHTS_RESNET50",
         "HF_HOME",
         "HF_HUB_CACHE",
+        "XAI_CLIP_VOCAB",
     ] {
         cmd.env_remove(var);
     }

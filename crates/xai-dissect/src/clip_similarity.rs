@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
 use ndarray::Array2;
+use rayon::prelude::*;
+use xai_models::clip::{Clip, ClipArch, ClipOptions, ClipTokenizer};
 
 use crate::scorer::{ConceptSimilarity, EmbeddingSimilarity};
 use crate::{Error, Result};
@@ -27,6 +29,139 @@ pub trait ImageTextEncoder {
 
     /// One embedding row per image file, in order (normalisation not required).
     fn embed_images(&self, images: &[PathBuf]) -> Result<Array2<f32>>;
+}
+
+/// A CLIP checkpoint and its tokenizer as an [`ImageTextEncoder`], as CLIP-Dissect uses them:
+/// concepts tokenised bare (no prompt template, no truncation), images through CLIP's
+/// bicubic resize, centre crop and normalisation.
+///
+/// ```
+/// use std::path::PathBuf;
+/// use xai_dissect::clip_similarity::{ClipEncoder, ImageTextEncoder};
+/// use xai_models::clip::ClipTokenizer;
+/// use xai_models::testing::{random_clip_vit, ClipVitSizes};
+///
+/// // A tiny random CLIP (context 77) and a tokenizer without merges (vocabulary 514).
+/// let sizes = ClipVitSizes { vocab: 514, context: 77, ..ClipVitSizes::tiny() };
+/// let clip = random_clip_vit(&sizes, 0, &candle_core::Device::Cpu)?;
+/// let tokenizer = ClipTokenizer::from_merges_text("header").map_err(|e| {
+///     xai_dissect::Error::Parameter { name: "merges", reason: e }
+/// })?;
+/// let encoder = ClipEncoder::new(clip, tokenizer, "tiny random clip");
+/// let texts = encoder.embed_texts(&["sky".to_string(), "red brick".to_string()])?;
+/// assert_eq!(texts.dim(), (2, 32));
+/// # Ok::<(), xai_dissect::Error>(())
+/// ```
+pub struct ClipEncoder {
+    clip: Clip,
+    tokenizer: ClipTokenizer,
+    identity: String,
+    device: Device,
+    batch_size: usize,
+}
+
+impl ClipEncoder {
+    /// Loads the CLIP checkpoint at `weights` (OpenAI/open_clip state dict or a Hugging Face
+    /// `CLIPModel`; see [`Clip::load_with`]) and the BPE merges file `vocab`
+    /// (`bpe_simple_vocab_16e6.txt.gz`); with `arch`, refuses a checkpoint of another
+    /// architecture.
+    pub fn load(
+        weights: &Path,
+        vocab: &Path,
+        arch: Option<ClipArch>,
+        device: &Device,
+    ) -> Result<Self> {
+        let clip = Clip::load_with(weights, ClipOptions::default(), device)?;
+        if let Some(arch) = arch {
+            clip.check_arch(arch)?;
+        }
+        let tokenizer = ClipTokenizer::from_file(vocab)?;
+        // Every id the tokenizer can give (the end token is the largest) must have an embedding.
+        if tokenizer.end_id() as usize >= clip.text().vocab_size() {
+            return Err(Error::Parameter {
+                name: "clip_vocab",
+                reason: format!(
+                    "{} gives token ids up to {} but {} embeds only {}; use the merges file that came with the checkpoint",
+                    vocab.display(),
+                    tokenizer.end_id(),
+                    weights.display(),
+                    clip.text().vocab_size()
+                ),
+            });
+        }
+        let identity = format!(
+            "clip {} {}",
+            clip.arch_name(),
+            crate::cache::file_identity(weights)?
+        );
+        Ok(Self::new(clip, tokenizer, identity))
+    }
+
+    /// An encoder from a loaded model and tokenizer; `identity` names them in cache keys.
+    pub fn new(clip: Clip, tokenizer: ClipTokenizer, identity: impl Into<String>) -> Self {
+        Self {
+            device: clip.text().device().clone(),
+            clip,
+            tokenizer,
+            identity: identity.into(),
+            batch_size: 32,
+        }
+    }
+
+    /// Images or texts per forward pass (default 32).
+    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size.max(1);
+        self
+    }
+
+    /// The model.
+    pub fn clip(&self) -> &Clip {
+        &self.clip
+    }
+}
+
+impl ImageTextEncoder for ClipEncoder {
+    fn identity(&self) -> String {
+        self.identity.clone()
+    }
+
+    fn embed_texts(&self, texts: &[String]) -> Result<Array2<f32>> {
+        let mut rows = Vec::with_capacity(texts.len() * self.clip.embed_dim());
+        for chunk in texts.chunks(self.batch_size) {
+            let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+            let ids = self.tokenizer.tokenize_tensor(&refs, false, &self.device)?;
+            let e = self.clip.encode_text(&ids)?;
+            rows.extend(e.flatten_all()?.to_vec1::<f32>()?);
+        }
+        to_array(rows, texts.len(), self.clip.embed_dim())
+    }
+
+    fn embed_images(&self, images: &[PathBuf]) -> Result<Array2<f32>> {
+        let size = self.clip.image_size() as u32;
+        let mut rows = Vec::with_capacity(images.len() * self.clip.embed_dim());
+        for chunk in images.chunks(self.batch_size) {
+            // Decoding and resizing are per image: in parallel, before one batched forward.
+            let pixels = chunk
+                .par_iter()
+                .map(|p| {
+                    let img = xai_models::preprocess::load_image(p)?;
+                    xai_models::clip::preprocess(&img, size, &Device::Cpu)
+                })
+                .collect::<xai_models::Result<Vec<Tensor>>>()?;
+            let batch = Tensor::cat(&pixels, 0)?.to_device(&self.device)?;
+            let e = self.clip.encode_image(&batch)?;
+            rows.extend(e.flatten_all()?.to_vec1::<f32>()?);
+        }
+        to_array(rows, images.len(), self.clip.embed_dim())
+    }
+}
+
+fn to_array(rows: Vec<f32>, n: usize, e: usize) -> Result<Array2<f32>> {
+    Array2::from_shape_vec((n, e), rows).map_err(|err| Error::Shape {
+        what: "the CLIP embeddings".into(),
+        actual: vec![n, e],
+        expected: err.to_string(),
+    })
 }
 
 /// Concept similarities from an [`ImageTextEncoder`], with an optional on-disk cache.

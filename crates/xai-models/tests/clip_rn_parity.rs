@@ -245,3 +245,30 @@ fn a_wrong_input_size_is_refused() {
     let err = tower.forward_to(&x, "layer5").unwrap_err();
     assert!(matches!(err, Error::UnknownLayer { .. }), "{err}");
 }
+
+/// The whole checkpoint through the `Clip` façade: the RN50 layout is detected, both towers
+/// are read with one checkout, and both embeddings match open_clip's `encode_image` and
+/// `encode_text`.
+#[test]
+fn the_clip_facade_reads_both_towers_of_an_rn_checkpoint() {
+    use xai_models::clip::{Clip, ClipOptions, ImageTower};
+    let options = ClipOptions::default()
+        .with_vision_heads(HEADS)
+        .with_text_heads(2);
+    let clip = Clip::load_with(fixture("tiny.safetensors"), options, &Device::Cpu).unwrap();
+    assert!(matches!(clip.visual(), ImageTower::ResNet(_)));
+    assert_eq!(
+        (clip.image_size(), clip.embed_dim(), clip.context_length()),
+        (64, 24, 16)
+    );
+    let image = clip.encode_image(&npy("pixels.npy")).unwrap();
+    assert_close("encode_image", &image, &npy("image_embeds.npy"));
+    let ids =
+        ndarray::ArrayD::<i64>::read_npy(std::fs::File::open(fixture("text_ids.npy")).unwrap())
+            .unwrap();
+    let shape = ids.shape().to_vec();
+    let ids =
+        Tensor::from_vec(ids.iter().copied().collect::<Vec<_>>(), shape, &Device::Cpu).unwrap();
+    let text = clip.encode_text(&ids).unwrap();
+    assert_close("encode_text", &text, &npy("text_embeds.npy"));
+}

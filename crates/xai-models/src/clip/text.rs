@@ -173,6 +173,11 @@ impl TextTransformer {
         self.transformer.heads()
     }
 
+    /// The device the weights are on.
+    pub fn device(&self) -> &Device {
+        self.token_embedding.device()
+    }
+
     /// The width of the text embedding.
     pub fn embed_dim(&self) -> usize {
         self.embed_dim
