@@ -52,12 +52,14 @@ pub fn rgb2lab(image: ArrayView3<'_, f64>) -> Result<Array3<f64>> {
     }
     let input: Vec<f64> = image.iter().copied().collect();
     let mut out = vec![0.0; input.len()];
+    let table = GammaTable::new();
     // Rows in parallel; each pixel is converted on its own.
     out.par_chunks_mut(3 * w.max(1))
         .zip(input.par_chunks(3 * w.max(1)))
         .for_each(|(o, i)| {
             for (op, ip) in o.chunks_exact_mut(3).zip(i.chunks_exact(3)) {
-                op.copy_from_slice(&pixel_to_lab([ip[0], ip[1], ip[2]]));
+                let lin = [ip[0], ip[1], ip[2]].map(|v| table.expand(v));
+                op.copy_from_slice(&linear_to_lab(lin));
             }
         });
     Array3::from_shape_vec((h, w, 3), out).map_err(|e| Error::Data(format!("rgb2lab: {e}")))
@@ -65,13 +67,48 @@ pub fn rgb2lab(image: ArrayView3<'_, f64>) -> Result<Array3<f64>> {
 
 /// One pixel: sRGB in [0, 1] → Lab.
 pub fn pixel_to_lab(rgb: [f64; 3]) -> [f64; 3] {
-    let lin = rgb.map(|v| {
-        if v > 0.04045 {
-            ((v + 0.055) / 1.055).powf(2.4)
-        } else {
-            v / 12.92
+    linear_to_lab(rgb.map(gamma_expand))
+}
+
+/// sRGB gamma expansion of one channel value.
+#[inline]
+fn gamma_expand(v: f64) -> f64 {
+    if v > 0.04045 {
+        ((v + 0.055) / 1.055).powf(2.4)
+    } else {
+        v / 12.92
+    }
+}
+
+/// [`gamma_expand`] of the 256 values `n · (1/255)` that 8-bit images give (`img_as_float`),
+/// looked up instead of calling `powf`: the same function of the same value, so the same
+/// result. Any other value is computed.
+struct GammaTable {
+    lin: [f64; 256],
+}
+
+impl GammaTable {
+    fn new() -> Self {
+        let scale = 1.0 / 255.0;
+        Self {
+            lin: std::array::from_fn(|n| gamma_expand(n as f64 * scale)),
         }
-    });
+    }
+
+    #[inline]
+    fn expand(&self, v: f64) -> f64 {
+        let n = (v * 255.0).round();
+        if (0.0..=255.0).contains(&n) && (n * (1.0 / 255.0)).to_bits() == v.to_bits() {
+            self.lin[n as usize]
+        } else {
+            gamma_expand(v)
+        }
+    }
+}
+
+/// Linear RGB → Lab.
+#[inline]
+fn linear_to_lab(lin: [f64; 3]) -> [f64; 3] {
     let mut f = [0.0; 3];
     for (k, row) in XYZ_FROM_RGB.iter().enumerate() {
         let xyz = lin[2].mul_add(row[2], lin[1].mul_add(row[1], lin[0] * row[0]));

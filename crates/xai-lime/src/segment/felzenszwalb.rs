@@ -147,9 +147,13 @@ impl Segmenter for Felzenszwalb {
 }
 
 /// The edges `(weight bits, first, second)` stably sorted by weight: LSD radix sort on the bit
-/// patterns of the (non-negative, finite) weights, 8 bits per pass, skipping the passes where
-/// every key has the same byte. Edges travel whole, so every pass reads sequentially.
+/// patterns of the (non-negative, finite) weights, 11 bits per pass (six passes for 64 bits),
+/// skipping the passes where every key has the same digit. Edges travel whole, so every pass
+/// reads sequentially.
 fn radix_sort_edges(cost: &[f64], first: &[u32], second: &[u32]) -> Vec<(u64, u32, u32)> {
+    const BITS: usize = 11;
+    const RADIX: usize = 1 << BITS;
+    const PASSES: usize = 64usize.div_ceil(BITS);
     let n = cost.len();
     let mut items: Vec<(u64, u32, u32)> = cost
         .iter()
@@ -159,25 +163,25 @@ fn radix_sort_edges(cost: &[f64], first: &[u32], second: &[u32]) -> Vec<(u64, u3
         .collect();
     let mut next = vec![(0u64, 0u32, 0u32); n];
     // All histograms in one read.
-    let mut counts = vec![[0usize; 256]; 8];
+    let mut counts = vec![[0usize; RADIX]; PASSES];
     for &(b, _, _) in &items {
         for (pass, count) in counts.iter_mut().enumerate() {
-            count[((b >> (pass * 8)) & 0xff) as usize] += 1;
+            count[((b >> (pass * BITS)) as usize) & (RADIX - 1)] += 1;
         }
     }
     for (pass, count) in counts.iter().enumerate() {
         if count.contains(&n) {
             continue;
         }
-        let shift = pass * 8;
-        let mut start = [0usize; 256];
+        let shift = pass * BITS;
+        let mut start = vec![0usize; RADIX];
         let mut sum = 0;
         for (s, &c) in start.iter_mut().zip(count) {
             *s = sum;
             sum += c;
         }
         for &item in &items {
-            let d = ((item.0 >> shift) & 0xff) as usize;
+            let d = ((item.0 >> shift) as usize) & (RADIX - 1);
             next[start[d]] = item;
             start[d] += 1;
         }

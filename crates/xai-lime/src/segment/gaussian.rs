@@ -130,6 +130,21 @@ pub(crate) fn filter_axis(data: &mut Array3<f64>, axis: Axis, sigma: f64) {
     if n == 0 {
         return;
     }
+    let (h, w, c) = data.dim();
+    if let (Some(slice), 0 | 1) = (data.as_slice_mut(), axis.index()) {
+        // Standard layout: whole rows at once, each value with filter_line's arithmetic.
+        let row = w * c;
+        if axis.index() == 0 {
+            filter_rows(slice, h, row, &weights);
+        } else {
+            slice
+                .par_chunks_mut(row.max(1))
+                .for_each_init(Vec::new, |ext, line| {
+                    filter_interleaved(line, c, &weights, ext)
+                });
+        }
+        return;
+    }
     // Gather the lines along `axis`, filter them in parallel, scatter them back.
     let lanes: Vec<Vec<f64>> = data.lanes(axis).into_iter().map(|l| l.to_vec()).collect();
     let filtered: Vec<Vec<f64>> = lanes
@@ -143,6 +158,58 @@ pub(crate) fn filter_axis(data: &mut Array3<f64>, axis: Axis, sigma: f64) {
     for (mut lane, f) in data.lanes_mut(axis).into_iter().zip(filtered) {
         for (o, v) in lane.iter_mut().zip(f) {
             *o = v;
+        }
+    }
+}
+
+/// Filters along the first axis of `data`, `h` rows of `row` values: output row y is
+/// `x_y·w₀ + Σ_{j=r..1} (x_{y−j} + x_{y+j})·wⱼ` with reflected row indices, elementwise.
+fn filter_rows(data: &mut [f64], h: usize, row: usize, weights: &[f64]) {
+    let r = weights.len() - 1;
+    let input = data.to_vec();
+    data.par_chunks_mut(row.max(1))
+        .enumerate()
+        .for_each(|(y, out)| {
+            let centre = &input[y * row..(y + 1) * row];
+            for (o, x) in out.iter_mut().zip(centre) {
+                *o = x * weights[0];
+            }
+            for j in (1..=r).rev() {
+                let a = reflect(y as isize - j as isize, h);
+                let b = reflect((y + j) as isize, h);
+                let (xa, xb) = (
+                    &input[a * row..(a + 1) * row],
+                    &input[b * row..(b + 1) * row],
+                );
+                let wj = weights[j];
+                for ((o, p), q) in out.iter_mut().zip(xa).zip(xb) {
+                    *o += (p + q) * wj;
+                }
+            }
+        });
+}
+
+/// Filters one row of `c` interleaved channels along its length, in place, with
+/// filter_line's arithmetic; `ext` is scratch space for the reflected row.
+fn filter_interleaved(line: &mut [f64], c: usize, weights: &[f64], ext: &mut Vec<f64>) {
+    let n = line.len() / c.max(1);
+    let r = weights.len() - 1;
+    ext.clear();
+    for i in -(r as isize)..(n + r) as isize {
+        let p = reflect(i, n);
+        ext.extend_from_slice(&line[p * c..(p + 1) * c]);
+    }
+    let len = n * c;
+    let centre = &ext[r * c..r * c + len];
+    for (o, x) in line.iter_mut().zip(centre) {
+        *o = x * weights[0];
+    }
+    for j in (1..=r).rev() {
+        let lo = &ext[(r - j) * c..(r - j) * c + len];
+        let hi = &ext[(r + j) * c..(r + j) * c + len];
+        let wj = weights[j];
+        for ((o, p), q) in line.iter_mut().zip(lo).zip(hi) {
+            *o += (p + q) * wj;
         }
     }
 }

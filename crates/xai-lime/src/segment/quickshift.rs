@@ -3,6 +3,8 @@
 //! Vedaldi, A. and Soatto, S., *Quick shift and kernel methods for mode seeking*, ECCV 2008;
 //! with scikit-image's `skimage.segmentation.quickshift` semantics (0.19–0.26).
 
+use std::collections::HashMap;
+
 use ndarray::{Array2, ArrayView2, ArrayView3};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -118,11 +120,7 @@ impl Quickshift {
         let channels = feat.dim().2;
         let data: Vec<f64> = feat.iter().copied().collect();
         let noise: Vec<f64> = noise.iter().copied().collect();
-        let roots = match channels {
-            3 => Core::<3>::new(&data, h, w, self.kernel_size).run(&noise, self.max_dist),
-            1 => Core::<1>::new(&data, h, w, self.kernel_size).run(&noise, self.max_dist),
-            c => CoreDyn::new(&data, h, w, c, self.kernel_size).run(&noise, self.max_dist),
-        };
+        let roots = Core::new(&data, h, w, channels, self.kernel_size).run(&noise, self.max_dist);
         Ok(rank_roots(&roots, (h, w)))
     }
 }
@@ -147,27 +145,31 @@ fn window(i: usize, k: usize, n: usize) -> std::ops::Range<usize> {
     i.saturating_sub(k)..(i + k + 1).min(n)
 }
 
-/// Quickshift on scaled features with a compile-time channel count.
-struct Core<const C: usize> {
-    px: Vec<[f64; C]>,
+/// Quickshift on scaled features, one plane per channel.
+///
+/// scikit-image's labels depend on the densities only through the comparisons
+/// `dens[q] > dens[p]` of the parent search. The densities are therefore summed with a
+/// vectorised `exp` ([`exp_fast`]), in scikit-image's order, each with a bound on its
+/// distance from scikit-image's own value ([`Core::bounds`]); a comparison the bounds cannot
+/// decide is redone on densities recomputed exactly as scikit-image computes them
+/// ([`Core::density_exact`]: the same terms with the C library's `exp`, summed in the same
+/// order). Distances are computed with scikit-image's arithmetic, so the parent search picks
+/// the same pixel.
+struct Core {
+    planes: Vec<Vec<f64>>,
     h: usize,
     w: usize,
     k: usize,
     inv: f64,
 }
 
-impl<const C: usize> Core<C> {
-    fn new(data: &[f64], h: usize, w: usize, kernel_size: f64) -> Self {
-        let px = data
-            .chunks_exact(C)
-            .map(|c| {
-                let mut p = [0.0; C];
-                p.copy_from_slice(c);
-                p
-            })
+impl Core {
+    fn new(data: &[f64], h: usize, w: usize, ch: usize, kernel_size: f64) -> Self {
+        let planes = (0..ch)
+            .map(|c| data.iter().skip(c).step_by(ch).copied().collect())
             .collect();
         Self {
-            px,
+            planes,
             h,
             w,
             k: half_window(kernel_size, h, w),
@@ -175,99 +177,13 @@ impl<const C: usize> Core<C> {
         }
     }
 
-    /// Squared distance in scikit-image's order: channels, then rows, then columns.
+    /// Squared distance of pixels `i` and `j` in scikit-image's order: channels, then rows
+    /// (`dr`), then columns (`dc`).
     #[inline(always)]
-    fn dist(&self, p: &[f64; C], q: &[f64; C], dr: f64, dc: f64) -> f64 {
-        let mut d = 0.0;
-        for c in 0..C {
-            let t = p[c] - q[c];
-            d += t * t;
-        }
-        d += dr * dr;
-        d += dc * dc;
-        d
-    }
-
-    fn run(&self, noise: &[f64], max_dist: f64) -> Vec<usize> {
-        let (h, w, k) = (self.h, self.w, self.k);
-        // Densities, one row per task: each pixel sums its window in raster order.
-        let mut dens = noise.to_vec();
-        dens.par_chunks_mut(w).enumerate().for_each(|(r, row)| {
-            for (c, d) in row.iter_mut().enumerate() {
-                let p = &self.px[r * w + c];
-                let mut acc = *d;
-                for r2 in window(r, k, h) {
-                    let dr = r as f64 - r2 as f64;
-                    let qrow = &self.px[r2 * w..(r2 + 1) * w];
-                    for c2 in window(c, k, w) {
-                        let dc = c as f64 - c2 as f64;
-                        acc += (self.dist(p, &qrow[c2], dr, dc) * self.inv).exp();
-                    }
-                }
-                *d = acc;
-            }
-        });
-        // Parents: the closest window pixel of strictly higher density (first wins ties).
-        let mut parent: Vec<usize> = (0..h * w).collect();
-        parent.par_chunks_mut(w).enumerate().for_each(|(r, row)| {
-            for (c, par) in row.iter_mut().enumerate() {
-                let i = r * w + c;
-                let p = &self.px[i];
-                let cur = dens[i];
-                let mut closest = f64::MAX;
-                let mut best = i;
-                for r2 in window(r, k, h) {
-                    let dr = r as f64 - r2 as f64;
-                    for c2 in window(c, k, w) {
-                        let j = r2 * w + c2;
-                        if dens[j] > cur {
-                            let dc = c as f64 - c2 as f64;
-                            let d = self.dist(p, &self.px[j], dr, dc);
-                            if d < closest {
-                                closest = d;
-                                best = j;
-                            }
-                        }
-                    }
-                }
-                if closest.sqrt() > max_dist {
-                    best = i;
-                }
-                *par = best;
-            }
-        });
-        flatten(parent)
-    }
-}
-
-/// Quickshift for any channel count (the rare case: no Lab, not 1 or 3 channels).
-struct CoreDyn<'a> {
-    data: &'a [f64],
-    h: usize,
-    w: usize,
-    ch: usize,
-    k: usize,
-    inv: f64,
-}
-
-impl<'a> CoreDyn<'a> {
-    fn new(data: &'a [f64], h: usize, w: usize, ch: usize, kernel_size: f64) -> Self {
-        Self {
-            data,
-            h,
-            w,
-            ch,
-            k: half_window(kernel_size, h, w),
-            inv: -0.5 / (kernel_size * kernel_size),
-        }
-    }
-
     fn dist(&self, i: usize, j: usize, dr: f64, dc: f64) -> f64 {
-        let p = &self.data[i * self.ch..(i + 1) * self.ch];
-        let q = &self.data[j * self.ch..(j + 1) * self.ch];
         let mut d = 0.0;
-        for (a, b) in p.iter().zip(q) {
-            let t = a - b;
+        for plane in &self.planes {
+            let t = plane[i] - plane[j];
             d += t * t;
         }
         d += dr * dr;
@@ -275,52 +191,471 @@ impl<'a> CoreDyn<'a> {
         d
     }
 
-    fn run(&self, noise: &[f64], max_dist: f64) -> Vec<usize> {
+    /// The kernel arguments `D·(−0.5/kernel_size²)` of the pixels `(r, lo..hi)` against
+    /// `(r2, lo+dc..hi+dc)`, into `out` (length `hi − lo`), with [`Core::dist`]'s arithmetic.
+    #[inline]
+    fn arguments(&self, r: usize, r2: usize, dc: isize, lo: usize, out: &mut [f64]) {
+        let w = self.w;
+        let n = out.len();
+        let q0 = (r2 * w + lo).wrapping_add_signed(dc);
+        out.fill(0.0);
+        for plane in &self.planes {
+            let p = &plane[r * w + lo..][..n];
+            let q = &plane[q0..][..n];
+            for ((o, a), b) in out.iter_mut().zip(p).zip(q) {
+                let t = a - b;
+                *o += t * t;
+            }
+        }
+        let dr = r as f64 - r2 as f64;
+        let dr2 = dr * dr;
+        let dcf = dc as f64;
+        let dc2 = dcf * dcf;
+        let inv = self.inv;
+        for o in out.iter_mut() {
+            *o = ((*o + dr2) + dc2) * inv;
+        }
+    }
+
+    /// The densities with [`exp_fast`]: each pixel sums `noise` and its window's kernel terms
+    /// in raster order, as scikit-image does. A row adds one window offset at a time across
+    /// all its columns (offsets in raster order), so each pixel's order is unchanged; rows
+    /// run in parallel.
+    fn densities(&self, noise: &[f64]) -> Vec<f64> {
         let (h, w, k) = (self.h, self.w, self.k);
+        let ki = k as isize;
         let mut dens = noise.to_vec();
-        dens.par_chunks_mut(w).enumerate().for_each(|(r, row)| {
-            for (c, d) in row.iter_mut().enumerate() {
-                let mut acc = *d;
+        dens.par_chunks_mut(w).enumerate().for_each_init(
+            || vec![0.0; w],
+            |buf, (r, acc)| {
                 for r2 in window(r, k, h) {
-                    for c2 in window(c, k, w) {
-                        let dd = self.dist(
-                            r * w + c,
-                            r2 * w + c2,
-                            r as f64 - r2 as f64,
-                            c as f64 - c2 as f64,
-                        );
-                        acc += (dd * self.inv).exp();
+                    for dc in -ki..=ki {
+                        let (lo, hi) = col_range(dc, w);
+                        if lo >= hi {
+                            continue;
+                        }
+                        let out = &mut buf[..hi - lo];
+                        self.arguments(r, r2, dc, lo, out);
+                        exp_fast(out);
+                        for (a, e) in acc[lo..hi].iter_mut().zip(out.iter()) {
+                            *a += e;
+                        }
                     }
                 }
-                *d = acc;
+            },
+        );
+        dens
+    }
+
+    /// [`Core::densities`] with half the kernel terms: the term of a pair is symmetric to the
+    /// bit (`(a−b)² = (b−a)²`, the same additions in the same order), so each pair's term is
+    /// computed once, by the pixel that comes first in raster order, and kept in a ring of
+    /// the last k + 1 rows, laid out `[row][forward offset][column]`. Each row then adds its
+    /// window offset by offset in raster order, as [`Core::densities`] does: the result is
+    /// bit-identical (a test checks it). Horizontal bands of rows run in parallel, each
+    /// recomputing the k rows above it.
+    fn densities_sym(&self, noise: &[f64]) -> Vec<f64> {
+        let (h, w, k) = (self.h, self.w, self.k);
+        let ki = k as isize;
+        let span = 2 * k + 1;
+        // Forward offsets: (0, 1..=k), then (1..=k, −k..=k).
+        let slots = k + k * span;
+        let slot = |dr: usize, dc: isize| -> usize {
+            if dr == 0 {
+                dc as usize - 1
+            } else {
+                k + (dr - 1) * span + (dc + ki) as usize
             }
-        });
-        let mut parent: Vec<usize> = (0..h * w).collect();
-        parent.par_chunks_mut(w).enumerate().for_each(|(r, row)| {
-            for (c, par) in row.iter_mut().enumerate() {
-                let i = r * w + c;
-                let mut closest = f64::MAX;
-                let mut best = i;
-                for r2 in window(r, k, h) {
-                    for c2 in window(c, k, w) {
-                        let j = r2 * w + c2;
-                        if dens[j] > dens[i] {
-                            let d = self.dist(i, j, r as f64 - r2 as f64, c as f64 - c2 as f64);
-                            if d < closest {
-                                closest = d;
-                                best = j;
+        };
+        let ring_rows = (k + 1).min(h);
+        let row_len = slots * w;
+        let bands = rayon::current_num_threads().clamp(1, h.div_ceil(2 * k.max(1)));
+        let band_h = h.div_ceil(bands);
+        let mut dens = noise.to_vec();
+        dens.par_chunks_mut(band_h * w)
+            .enumerate()
+            .for_each(|(b, out)| {
+                let r0 = b * band_h;
+                let r1 = (r0 + band_h).min(h);
+                let mut ring = vec![0.0f64; ring_rows * row_len];
+                let first = r0.saturating_sub(k);
+                for r in first..r1 {
+                    // 1. The forward terms of row r.
+                    let base = (r % ring_rows) * row_len;
+                    let row = &mut ring[base..base + row_len];
+                    for dr in 0..=k {
+                        let r2 = r + dr;
+                        if r2 >= h {
+                            break;
+                        }
+                        let dcs = if dr == 0 { 1..=ki } else { -ki..=ki };
+                        for dc in dcs {
+                            let (lo, hi) = col_range(dc, w);
+                            if lo >= hi {
+                                continue;
+                            }
+                            let s = slot(dr, dc);
+                            let o = &mut row[s * w + lo..s * w + hi];
+                            self.arguments(r, r2, dc, lo, o);
+                            exp_fast(o);
+                        }
+                    }
+                    if r < r0 {
+                        continue;
+                    }
+                    // 2. Row r's densities, offset by offset in raster order.
+                    let acc = &mut out[(r - r0) * w..(r - r0 + 1) * w];
+                    for or in -ki..=ki {
+                        let Some(r2) = r.checked_add_signed(or) else {
+                            continue;
+                        };
+                        if r2 >= h {
+                            break;
+                        }
+                        for oc in -ki..=ki {
+                            let (lo, hi) = col_range(oc, w);
+                            if lo >= hi {
+                                continue;
+                            }
+                            if or == 0 && oc == 0 {
+                                // exp(−0) = 1 exactly, for the C library and exp_fast.
+                                for a in &mut acc[lo..hi] {
+                                    *a += 1.0;
+                                }
+                                continue;
+                            }
+                            // The term of (r, c) and (r2, c + oc) was stored by the earlier
+                            // pixel of the pair, at its column.
+                            let (src, from) = if or < 0 || (or == 0 && oc < 0) {
+                                let s = slot(or.unsigned_abs(), -oc);
+                                (
+                                    (r2 % ring_rows) * row_len + s * w,
+                                    lo.wrapping_add_signed(oc),
+                                )
+                            } else {
+                                let s = slot(or as usize, oc);
+                                ((r % ring_rows) * row_len + s * w, lo)
+                            };
+                            let terms = &ring[src + from..src + from + (hi - lo)];
+                            for (a, t) in acc[lo..hi].iter_mut().zip(terms) {
+                                *a += t;
                             }
                         }
                     }
                 }
-                if closest.sqrt() > max_dist {
-                    best = i;
-                }
-                *par = best;
+            });
+        dens
+    }
+
+    /// The size of one band's ring in [`Core::densities_sym`].
+    fn ring_bytes(&self) -> usize {
+        let (h, w, k) = (self.h, self.w, self.k);
+        let slots = k.saturating_mul(2 * k + 2);
+        (k + 1)
+            .min(h)
+            .saturating_mul(slots)
+            .saturating_mul(w)
+            .saturating_mul(8)
+    }
+
+    /// For each density from [`Core::densities`], a bound on its distance from scikit-image's.
+    ///
+    /// Both sum `noise` and the same n terms in the same order; scikit-image's terms `t` and
+    /// ours `t'` differ by at most `EXP_FAST_REL_ERR·t` (plus `EXP_FAST_ABS_ERR` where the
+    /// result is below the normal range). Recursive summation of n + 1 values is within
+    /// `γ(n+1)·Σ|x|` of the exact sum (Higham, *Accuracy and Stability of Numerical
+    /// Algorithms*, §4.2), so the two densities differ by at most
+    /// `(2γ(n+1) + EXP_FAST_REL_ERR)·(|noise| + Σt) + n·EXP_FAST_ABS_ERR`, and
+    /// `|noise| + Σt ≤ (|ours| + 2|noise|)·(1 + 1e-3)` with room to spare.
+    fn bounds(&self, dens: &[f64], noise: &[f64]) -> Vec<f64> {
+        let (h, w, k) = (self.h, self.w, self.k);
+        let u = f64::EPSILON / 2.0;
+        let mut out = Vec::with_capacity(h * w);
+        for r in 0..h {
+            let rows = window(r, k, h).len();
+            for c in 0..w {
+                let n = (rows * window(c, k, w).len()) as f64;
+                let nu = (n + 1.0) * u;
+                let gamma = nu / (1.0 - nu);
+                let i = r * w + c;
+                let mass = (dens[i].abs() + 2.0 * noise[i].abs()) * (1.0 + 1e-3);
+                out.push(
+                    (2.0 * gamma + EXP_FAST_REL_ERR) * mass * (1.0 + 1e-3) + n * EXP_FAST_ABS_ERR,
+                );
             }
-        });
+        }
+        out
+    }
+
+    /// One pixel's density exactly as scikit-image computes it: its window in raster order,
+    /// the C library's `exp`.
+    fn density_exact(&self, i: usize, noise: f64) -> f64 {
+        let (h, w, k) = (self.h, self.w, self.k);
+        let (r, c) = (i / w, i % w);
+        let mut acc = noise;
+        for r2 in window(r, k, h) {
+            let dr = r as f64 - r2 as f64;
+            for c2 in window(c, k, w) {
+                let dc = c as f64 - c2 as f64;
+                acc += (self.dist(i, r2 * w + c2, dr, dc) * self.inv).exp();
+            }
+        }
+        acc
+    }
+
+    /// Pixel `i`'s parent from the fast densities: the window pixel of strictly higher
+    /// density at the smallest distance, the first in raster order among equals, as
+    /// scikit-image's raster scan with a strict `<` finds it. `None` when a comparison that
+    /// could change the answer is closer than the bounds.
+    ///
+    /// Rows are visited by increasing |Δrow| and, once a candidate is known, only the columns
+    /// with Δrow² + Δcol² ≤ the closest distance so far: every distance is at least its
+    /// spatial part (the additions are rounded monotonically and the squares of small integers
+    /// are exact), so the skipped pixels are strictly farther and cannot win, not even a tie.
+    #[inline]
+    fn parent_fast(&self, i: usize, dens: &[f64], bound: &[f64]) -> Option<(usize, f64)> {
+        let (h, w, k) = (self.h, self.w, self.k);
+        let (r, c) = (i / w, i % w);
+        let (cur, bi) = (dens[i], bound[i]);
+        let mut closest = f64::MAX;
+        let mut best = i;
+        // The smallest distance of a pixel whose comparison was undecided.
+        let mut unsure = f64::INFINITY;
+        let rows = window(r, k, h);
+        let cols = window(c, k, w);
+        for step in 0..=2 * k {
+            let off = (step as isize + 1) / 2 * if step % 2 == 1 { -1 } else { 1 };
+            let Some(r2) = r.checked_add_signed(off) else {
+                continue;
+            };
+            if !rows.contains(&r2) {
+                continue;
+            }
+            let dr = r as f64 - r2 as f64;
+            let dr2 = dr * dr;
+            if dr2 > closest {
+                break;
+            }
+            let (c0, c1) = if closest < f64::MAX {
+                // |Δcol| ≤ √(closest − Δrow²), rounded up generously.
+                let lim = ((closest - dr2).sqrt() + 1.0) as usize;
+                (
+                    cols.start.max(c.saturating_sub(lim)),
+                    cols.end.min(c + lim + 1),
+                )
+            } else {
+                (cols.start, cols.end)
+            };
+            for c2 in c0..c1 {
+                let j = r2 * w + c2;
+                let diff = dens[j] - cur;
+                let margin = 1.000_001 * (bi + bound[j]);
+                let higher = diff > margin;
+                if !higher && diff >= -margin && j != i {
+                    let d = self.dist(i, j, dr, c as f64 - c2 as f64);
+                    unsure = unsure.min(d);
+                } else if higher {
+                    let d = self.dist(i, j, dr, c as f64 - c2 as f64);
+                    if d < closest || (d == closest && j < best) {
+                        closest = d;
+                        best = j;
+                    }
+                }
+            }
+        }
+        (unsure > closest).then_some((best, closest))
+    }
+
+    /// Pixel `i`'s parent by scikit-image's full raster scan, where each comparison the
+    /// bounds cannot decide uses exact densities (`exact` caches them).
+    #[cold]
+    fn parent_exact(
+        &self,
+        i: usize,
+        dens: &[f64],
+        bound: &[f64],
+        noise: &[f64],
+        exact: &mut HashMap<usize, f64>,
+    ) -> (usize, f64) {
+        let (h, w, k) = (self.h, self.w, self.k);
+        let (r, c) = (i / w, i % w);
+        let cur = dens[i];
+        let mut closest = f64::MAX;
+        let mut best = i;
+        for r2 in window(r, k, h) {
+            let dr = r as f64 - r2 as f64;
+            for c2 in window(c, k, w) {
+                let j = r2 * w + c2;
+                let diff = dens[j] - cur;
+                let margin = 1.000_001 * (bound[i] + bound[j]);
+                let higher = if j == i {
+                    false
+                } else if diff > margin {
+                    true
+                } else if diff < -margin {
+                    false
+                } else {
+                    let di = *exact
+                        .entry(i)
+                        .or_insert_with(|| self.density_exact(i, noise[i]));
+                    let dj = *exact
+                        .entry(j)
+                        .or_insert_with(|| self.density_exact(j, noise[j]));
+                    dj > di
+                };
+                if higher {
+                    let d = self.dist(i, j, dr, c as f64 - c2 as f64);
+                    if d < closest {
+                        closest = d;
+                        best = j;
+                    }
+                }
+            }
+        }
+        (best, closest)
+    }
+
+    /// The roots of every pixel's tree, exactly as scikit-image finds them.
+    fn run(&self, noise: &[f64], max_dist: f64) -> Vec<usize> {
+        let (h, w) = (self.h, self.w);
+        let dens = if self.ring_bytes() <= RING_MAX_BYTES {
+            self.densities_sym(noise)
+        } else {
+            self.densities(noise)
+        };
+        let bound = self.bounds(&dens, noise);
+        // (parent, closest distance), or None where the bounds could not decide.
+        let found: Vec<Option<(usize, f64)>> = (0..h * w)
+            .into_par_iter()
+            .with_min_len(w.max(64))
+            .map(|i| self.parent_fast(i, &dens, &bound))
+            .collect();
+        let mut exact = HashMap::new();
+        let parent: Vec<usize> = found
+            .into_iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let (best, closest) = match f {
+                    Some(f) => f,
+                    None => self.parent_exact(i, &dens, &bound, noise, &mut exact),
+                };
+                if closest.sqrt() > max_dist {
+                    i
+                } else {
+                    best
+                }
+            })
+            .collect();
         flatten(parent)
     }
+
+    /// scikit-image's computation verbatim (the C library's `exp`, full raster scans): the
+    /// reference the tests hold [`Core::run`] to.
+    #[cfg(test)]
+    fn run_direct(&self, noise: &[f64], max_dist: f64) -> Vec<usize> {
+        let (h, w, k) = (self.h, self.w, self.k);
+        let dens: Vec<f64> = (0..h * w)
+            .map(|i| self.density_exact(i, noise[i]))
+            .collect();
+        let mut parent: Vec<usize> = (0..h * w).collect();
+        for (i, par) in parent.iter_mut().enumerate() {
+            let (r, c) = (i / w, i % w);
+            let mut closest = f64::MAX;
+            for r2 in window(r, k, h) {
+                for c2 in window(c, k, w) {
+                    let j = r2 * w + c2;
+                    if dens[j] > dens[i] {
+                        let d = self.dist(i, j, r as f64 - r2 as f64, c as f64 - c2 as f64);
+                        if d < closest {
+                            closest = d;
+                            *par = j;
+                        }
+                    }
+                }
+            }
+            if closest.sqrt() > max_dist {
+                *par = i;
+            }
+        }
+        flatten(parent)
+    }
+}
+
+/// The largest ring of kernel terms [`Core::densities_sym`] allocates per band; larger
+/// windows use [`Core::densities`].
+const RING_MAX_BYTES: usize = 64 << 20;
+
+/// An upper bound on the relative error of [`exp_fast`] against the C library's `exp` for
+/// arguments in [−708, 0] (measured: under 5e-16; see the tests).
+const EXP_FAST_REL_ERR: f64 = 2e-15;
+
+/// An upper bound on the absolute error of [`exp_fast`] for arguments below −708, where it
+/// returns `exp(−708)` ≈ 3.3e-308 and the C library something smaller.
+const EXP_FAST_ABS_ERR: f64 = 4e-308;
+
+/// A branch-free `exp` for arguments ≤ 0 that the compiler vectorises, in place:
+/// `2^k · p(r)` with `r = x − k·ln 2` (Cody–Waite, `|r| ≤ ln 2 / 2`) and the degree-13
+/// Taylor polynomial of `exp(r)` evaluated by Estrin's scheme (short dependency chains).
+/// Arguments below −708 are clamped, which keeps `2^k` normal.
+fn exp_fast(xs: &mut [f64]) {
+    let mut chunks = xs.chunks_exact_mut(8);
+    for ch in &mut chunks {
+        for v in ch.iter_mut() {
+            *v = exp_fast_one(*v);
+        }
+    }
+    for v in chunks.into_remainder() {
+        *v = exp_fast_one(*v);
+    }
+}
+
+#[inline(always)]
+fn exp_fast_one(v: f64) -> f64 {
+    const LOG2E: f64 = std::f64::consts::LOG2_E;
+    // 1.5·2⁵²: adding it rounds to an integer, left in the low bits.
+    const SHIFT: f64 = 6_755_399_441_055_744.0;
+    // ln 2 in two parts: LN2_HI has 32 significant bits, so k·LN2_HI is exact.
+    const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000);
+    const LN2_LO: f64 = f64::from_bits(0x3dea_39ef_3579_3c76);
+    const C: [f64; 14] = {
+        let mut c = [1.0; 14];
+        let mut i = 1;
+        while i < 14 {
+            c[i] = c[i - 1] / i as f64;
+            i += 1;
+        }
+        c
+    };
+    let x = if v < -708.0 { -708.0 } else { v };
+    let kd = x * LOG2E + SHIFT;
+    let kf = kd - SHIFT;
+    let r = (x - kf * LN2_HI) - kf * LN2_LO;
+    let r2 = r * r;
+    let r4 = r2 * r2;
+    let r8 = r4 * r4;
+    let p01 = C[0] + C[1] * r;
+    let p23 = C[2] + C[3] * r;
+    let p45 = C[4] + C[5] * r;
+    let p67 = C[6] + C[7] * r;
+    let p89 = C[8] + C[9] * r;
+    let p1011 = C[10] + C[11] * r;
+    let p1213 = C[12] + C[13] * r;
+    let p03 = p01 + p23 * r2;
+    let p47 = p45 + p67 * r2;
+    let p811 = p89 + p1011 * r2;
+    let p07 = p03 + p47 * r4;
+    let p813 = p811 + p1213 * r4;
+    let p = p07 + p813 * r8;
+    // The low bits of kd hold k (two's complement); shifted into the exponent field.
+    f64::from_bits(p.to_bits().wrapping_add(kd.to_bits() << 52))
+}
+
+/// The columns c with c + offset inside `0..w`, as a range `lo..hi`.
+#[inline]
+fn col_range(offset: isize, w: usize) -> (usize, usize) {
+    let lo = (-offset).max(0) as usize;
+    let hi = (w as isize - offset.max(0)).max(0) as usize;
+    (lo.min(w), hi)
 }
 
 /// ⌈3·kernel_size⌉, capped at the image size (a larger window changes nothing).
@@ -344,4 +679,127 @@ fn flatten(mut parent: Vec<usize>) -> Vec<usize> {
         parent[i] = root;
     }
     parent
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    #[test]
+    fn fast_exp_is_within_its_bounds() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        let mut xs: Vec<f64> = (0..1_000_000).map(|i| -(i as f64) * 7.08e-4).collect();
+        xs.extend((0..1_000_000).map(|_| -rng.random::<f64>() * 40.0));
+        xs.extend((0..200_000).map(|_| -rng.random::<f64>() * 2.0));
+        xs.extend([
+            0.0,
+            -0.0,
+            -1e-300,
+            -5e-324,
+            -0.5 * std::f64::consts::LN_2,
+            -707.9,
+        ]);
+        xs.extend([-708.0, -708.5, -745.0, -800.0, -1e300, f64::NEG_INFINITY]);
+        let mut fast = xs.clone();
+        exp_fast(&mut fast);
+        let mut worst = 0.0f64;
+        for (x, f) in xs.iter().zip(&fast) {
+            let e = x.exp();
+            if *x >= -708.0 {
+                worst = worst.max(((f - e) / e).abs());
+            } else {
+                assert!((f - e).abs() <= EXP_FAST_ABS_ERR, "exp({x}): {f} vs {e}");
+            }
+        }
+        assert!(
+            worst < EXP_FAST_REL_ERR / 3.0,
+            "worst relative error {worst:e}"
+        );
+        assert_eq!(fast[xs.len() - 12], 1.0);
+    }
+
+    fn features(h: usize, w: usize, ch: usize, levels: u32, seed: u64) -> Vec<f64> {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        if levels == 0 {
+            return (0..h * w * ch)
+                .map(|_| rng.random::<f64>() * 20.0)
+                .collect();
+        }
+        // Flat-coloured blocks: a few colours, so many distances and densities tie.
+        let colours: Vec<f64> = (0..levels as usize * ch)
+            .map(|_| f64::from(rng.random_range(0..4u32)) * 2.5)
+            .collect();
+        let mut out = Vec::with_capacity(h * w * ch);
+        for y in 0..h {
+            for x in 0..w {
+                let b = ((y / 5) * 7 + (x / 6) * 3) % levels as usize;
+                out.extend_from_slice(&colours[b * ch..(b + 1) * ch]);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_fast_path_gives_scikit_images_trees() {
+        let cases = [
+            (31, 27, 3, 0, 4.0, 200.0),
+            (31, 27, 3, 3, 4.0, 200.0),
+            (24, 40, 3, 5, 2.5, 6.0),
+            (20, 22, 1, 2, 2.0, 3.0),
+            (17, 19, 4, 3, 1.0, 200.0),
+            (1, 30, 3, 2, 4.0, 200.0),
+            (9, 1, 3, 0, 3.0, 200.0),
+        ];
+        for (seed, &(h, w, ch, levels, ks, md)) in cases.iter().enumerate() {
+            let data = features(h, w, ch, levels, seed as u64);
+            let core = Core::new(&data, h, w, ch, ks);
+            let mut rng = rand::rngs::StdRng::seed_from_u64(100 + seed as u64);
+            let noise: Vec<f64> = (0..h * w).map(|_| rng.random::<f64>() * 1e-5).collect();
+            assert_eq!(
+                core.run(&noise, md),
+                core.run_direct(&noise, md),
+                "case {seed}"
+            );
+            // Without noise the flat blocks tie exactly: every such comparison falls back.
+            let zero = vec![0.0; h * w];
+            assert_eq!(
+                core.run(&zero, md),
+                core.run_direct(&zero, md),
+                "case {seed}, no noise"
+            );
+        }
+    }
+
+    #[test]
+    fn half_the_terms_give_the_same_densities() {
+        for (h, w, ch, ks, seed) in [(29, 33, 3, 4.0, 1), (7, 40, 3, 2.0, 2), (30, 5, 1, 1.5, 3)] {
+            let data = features(h, w, ch, 0, seed);
+            let core = Core::new(&data, h, w, ch, ks);
+            let noise: Vec<f64> = (0..h * w).map(|i| (i as f64).cos() * 1e-5).collect();
+            let a = core.densities(&noise);
+            let b = core.densities_sym(&noise);
+            assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()));
+        }
+    }
+
+    #[test]
+    fn fast_densities_are_within_their_bounds() {
+        let (h, w) = (30, 26);
+        let data = features(h, w, 3, 0, 5);
+        let core = Core::new(&data, h, w, 3, 4.0);
+        let noise: Vec<f64> = (0..h * w).map(|i| (i as f64).sin() * 1e-5).collect();
+        let dens = core.densities(&noise);
+        let bound = core.bounds(&dens, &noise);
+        for i in 0..h * w {
+            let exact = core.density_exact(i, noise[i]);
+            assert!((dens[i] - exact).abs() <= bound[i], "pixel {i}");
+            assert!(
+                bound[i] < 1e-9 * exact.abs().max(1.0),
+                "pixel {i}: bound {}",
+                bound[i]
+            );
+        }
+    }
 }
