@@ -133,7 +133,7 @@ pub enum ImageTower {
     /// A Vision Transformer (ViT-B/32, ViT-B/16, …).
     Vit(VisionTransformer),
     /// The modified ResNet (RN50, …).
-    ResNet(ModifiedResNet),
+    ResNet(Box<ModifiedResNet>),
 }
 
 impl ImageTower {
@@ -267,12 +267,12 @@ impl Clip {
         };
         let mut ck = file.checkout(arch);
         let visual = if is_resnet {
-            ImageTower::ResNet(ModifiedResNet::from_checkout(
+            ImageTower::ResNet(Box::new(ModifiedResNet::from_checkout(
                 &mut ck,
                 "visual.",
                 vision_heads,
                 device,
-            )?)
+            )?))
         } else {
             ImageTower::Vit(VisionTransformer::from_checkout(
                 &mut ck,
