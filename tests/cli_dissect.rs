@@ -320,36 +320,49 @@ fn clip_similarities_label_units_and_are_cached() {
         "--out",
         out.to_str().unwrap(),
     ];
+    // Two shard workers fill the activation chunks and the CLIP image chunks between them.
+    for shard in ["0/2", "1/2"] {
+        let mut worker = args.to_vec();
+        worker.extend(["--shard", shard]);
+        ok(&worker);
+    }
+    let listing = || -> Vec<(String, std::time::SystemTime)> {
+        let mut v: Vec<_> = std::fs::read_dir(out.join("cache/clip"))
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let name = e.file_name().to_string_lossy().into_owned();
+                (name, e.metadata().unwrap().modified().unwrap())
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let cached = listing();
+    assert!(
+        cached.iter().any(|(n, _)| n.starts_with("text_")),
+        "{cached:?}"
+    );
+    let images = std::fs::read_dir("testdata/testworld/sample/images")
+        .unwrap()
+        .count();
+    assert_eq!(
+        cached
+            .iter()
+            .filter(|(n, _)| n.starts_with("images_"))
+            .count(),
+        images.div_ceil(2),
+        "one cache file per chunk of 2 images"
+    );
+    // Labelling reads every embedding back: nothing is rewritten, and a rerun labels the same.
     ok(&args);
+    assert_eq!(listing(), cached, "nothing rewritten");
     let csv = std::fs::read_to_string(out.join("descriptions.csv")).unwrap();
     assert_eq!(
         csv.lines().skip(1).filter(|r| r.starts_with("fc,")).count(),
         8
     );
-    let cached: Vec<_> = std::fs::read_dir(out.join("cache/clip"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    assert!(cached.iter().any(|n| n.starts_with("text_")), "{cached:?}");
-    let images = std::fs::read_dir("testdata/testworld/sample/images")
-        .unwrap()
-        .count();
-    assert_eq!(
-        cached.iter().filter(|n| n.starts_with("images_")).count(),
-        images.div_ceil(2),
-        "one cache file per chunk of 2 images"
-    );
-    // A second run reads every embedding back and labels the same.
-    let stamps: Vec<_> = std::fs::read_dir(out.join("cache/clip"))
-        .unwrap()
-        .map(|e| e.unwrap().metadata().unwrap().modified().unwrap())
-        .collect();
     ok(&args);
-    let again: Vec<_> = std::fs::read_dir(out.join("cache/clip"))
-        .unwrap()
-        .map(|e| e.unwrap().metadata().unwrap().modified().unwrap())
-        .collect();
-    assert_eq!(stamps, again, "nothing rewritten");
     assert_eq!(
         std::fs::read_to_string(out.join("descriptions.csv")).unwrap(),
         csv

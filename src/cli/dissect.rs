@@ -154,6 +154,30 @@ fn clip_similarities<E: ImageTextEncoder>(
     })
 }
 
+/// Embeds (or finds cached) the CLIP image chunks `c` with `c mod n = i`, as the activation
+/// cache's shards split the probe set; returns how many chunks that was.
+fn fill_clip_shard<E: ImageTextEncoder>(
+    clip: &ClipSimilarity<E>,
+    images: &[PathBuf],
+    chunk_size: usize,
+    i: usize,
+    n: usize,
+) -> xai::dissect::Result<usize> {
+    let size = chunk_size.max(1);
+    let mine: Vec<(usize, &[PathBuf])> = images
+        .chunks(size)
+        .enumerate()
+        .filter(|(c, _)| c % n.max(1) == i)
+        .collect();
+    let bar = bar(mine.len() as u64, "CLIP image chunks");
+    for (c, chunk) in &mine {
+        clip.image_embeddings(c * size, chunk)?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(mine.len())
+}
+
 pub(crate) fn run(a: DissectArgs) -> CliResult<()> {
     let clip_arch = a
         .clip
@@ -353,6 +377,11 @@ pub(crate) fn run(a: DissectArgs) -> CliResult<()> {
                             report.reused
                         );
                         if let Some((i, n)) = shard {
+                            if let Some(clip) = &clip_scorer {
+                                let done = fill_clip_shard(clip, &probe.images, a.chunk_size, i, n)
+                                    .map_err(dis)?;
+                                eprintln!("CLIP: {done} image chunks of shard {i}/{n} embedded");
+                            }
                             println!(
                                 "shard {i}/{n} done ({} of {} chunks); label with the same command without --shard",
                                 report.assigned, spec.manifest.chunks

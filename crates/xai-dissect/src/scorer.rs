@@ -7,7 +7,8 @@
 //!   else): rows L2-normalised, `S = Î·T̂ᵀ`, exactly the reference's scoring step.
 //! - [`GroundTruthSimilarity`]: the offline default, the test world's per-pixel concept
 //!   annotations of each probe image — no CLIP weights needed.
-//! - CLIP itself: see the marked place at the end of this module.
+//! - CLIP itself: [`crate::clip_similarity::ClipSimilarity`] with a
+//!   [`crate::clip_similarity::ClipEncoder`] (embeddings cached chunk by chunk).
 
 use std::path::{Path, PathBuf};
 
@@ -221,9 +222,3 @@ impl ConceptSimilarity for GroundTruthSimilarity {
         Ok(out)
     }
 }
-
-// merger: a CLIP-backed `ConceptSimilarity` goes here (`ClipSimilarity`): build it with
-// `Clip::load(weights, arch, &device)` and `ClipTokenizer::from_file(vocab)`, encode the
-// concepts once (bare, no template, `tokenize_tensor(&names, false, &device)`,
-// `encode_text`), keep the text embeddings; in `similarities`, `preprocess` + `encode_image`
-// each image of the chunk and reuse `EmbeddingSimilarity::from_embeddings` on the chunk.
