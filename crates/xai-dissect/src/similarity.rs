@@ -210,8 +210,18 @@ impl Similarity {
                 p.a,
                 p.lam,
                 p.min_prob,
+                STORED_EXP_LIMIT,
             )),
-            Self::Wpmi(p) => Ok(pmi(s, a, PmiKind::Plain, p.top_k, p.a, p.lam, p.min_prob)),
+            Self::Wpmi(p) => Ok(pmi(
+                s,
+                a,
+                PmiKind::Plain,
+                p.top_k,
+                p.a,
+                p.lam,
+                p.min_prob,
+                STORED_EXP_LIMIT,
+            )),
             Self::Cos => cos(s, a),
             Self::Cos3 { min_norm } => cos3(s, a, min_norm),
             Self::RankReorder(p) => {
@@ -301,6 +311,12 @@ enum PmiKind {
 /// Concepts per chunk: big enough for long vector loops, small enough that the exponentiated
 /// rows of a chunk stay in cache-friendly tens of megabytes.
 const CONCEPT_CHUNK: usize = 512;
+/// The most exponentials (rows some unit reads × concepts) stored rather than evaluated twice:
+/// 512 MiB.
+const STORED_EXP_LIMIT: usize = 1 << 27;
+/// Rows per group of the stored exponentials: each group holds its rows chunk by chunk, so the
+/// rows of one concept chunk lie in pieces of `ROW_GROUP · CONCEPT_CHUNK` values.
+const ROW_GROUP: usize = 64;
 /// How many factors, each at least `min_factor`, can be multiplied in f64 before one
 /// logarithm without leaving the normal range (products stay above e⁻⁷⁰⁰ ≈ 10⁻³⁰⁴): fewer
 /// logarithms, the costly part, with the same sum of logs up to f64 rounding.
@@ -339,6 +355,8 @@ fn exp_f32(x: f32) -> f32 {
     }
 }
 
+// The reference's parameters, plus the storage limit that tests lower to reach both paths.
+#[allow(clippy::too_many_arguments)]
 fn pmi(
     s: ArrayView2<'_, f32>,
     a: ArrayView2<'_, f32>,
@@ -347,6 +365,7 @@ fn pmi(
     temp: f32,
     lam: f32,
     min_prob: f32,
+    stored_exp_limit: usize,
 ) -> Array2<f32> {
     let (n, c_total) = s.dim();
     let units = a.ncols();
@@ -372,21 +391,63 @@ fn pmi(
     let s = s.as_standard_layout();
     let flat = s.as_slice().unwrap_or(&[]);
     let row_of = |i: usize| &flat[i * c_total..(i + 1) * c_total];
-    let norm: Vec<(f32, f64)> = rows
-        .par_iter()
-        .map(|&i| {
-            let row = row_of(i);
-            let m = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(temp * v));
-            // Eight partial sums, so the additions vectorise.
-            let mut parts = [0f64; 8];
-            for chunk in row.chunks(8) {
-                for (p, &v) in parts.iter_mut().zip(chunk) {
-                    *p += exp_f32(temp * v - m) as f64;
+    // With room for them, the exponentials are stored by the pass that sums them (grouped so
+    // that each concept chunk's rows stay together) and reused with 1/denominator folded into
+    // each factor's slope, instead of being evaluated again per chunk.
+    let store = rows.len().saturating_mul(c_total) <= stored_exp_limit;
+    let mut stored = if store {
+        vec![0f32; rows.len() * c_total]
+    } else {
+        Vec::new()
+    };
+    let norm: Vec<(f32, f64)> = if store {
+        stored
+            .par_chunks_mut((ROW_GROUP * c_total).max(1))
+            .zip(rows.par_chunks(ROW_GROUP))
+            .flat_map_iter(|(buf, group)| {
+                let in_group = group.len();
+                group
+                    .iter()
+                    .enumerate()
+                    .map(|(ri, &i)| {
+                        let row = row_of(i);
+                        let m = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(temp * v));
+                        let mut parts = [0f64; 8];
+                        for c0 in (0..c_total).step_by(CONCEPT_CHUNK) {
+                            let w = CONCEPT_CHUNK.min(c_total - c0);
+                            let at = c0 * in_group + ri * w;
+                            let dst = &mut buf[at..at + w];
+                            for (o, &v) in dst.iter_mut().zip(&row[c0..c0 + w]) {
+                                *o = exp_f32(temp * v - m);
+                            }
+                            for chunk in dst.chunks(8) {
+                                for (p, &e) in parts.iter_mut().zip(chunk) {
+                                    *p += e as f64;
+                                }
+                            }
+                        }
+                        (m, parts.iter().sum())
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    } else {
+        rows.par_iter()
+            .map(|&i| {
+                let row = row_of(i);
+                let m = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(temp * v));
+                // Eight partial sums, so the additions vectorise.
+                let mut parts = [0f64; 8];
+                for chunk in row.chunks(8) {
+                    for (p, &v) in parts.iter_mut().zip(chunk) {
+                        *p += exp_f32(temp * v - m) as f64;
+                    }
                 }
-            }
-            (m, parts.iter().sum())
-        })
-        .collect();
+                (m, parts.iter().sum())
+            })
+            .collect()
+    };
+    let inv: Vec<f32> = norm.iter().map(|&(_, sum)| (1.0 / sum) as f32).collect();
     let weights: Vec<f32> = match kind {
         PmiKind::Soft { p_start, p_end } => {
             let step = p_start - p_end;
@@ -410,27 +471,47 @@ fn pmi(
     let products = FactorProducts::for_min_factor(min_factor);
     let floors32: Vec<f32> = floors.iter().map(|&f| f as f32).collect();
     let mut l = Array2::<f64>::zeros((units, c_total));
-    let mut prob = vec![0f32; rows.len() * CONCEPT_CHUNK];
+    let mut prob = if store {
+        Vec::new()
+    } else {
+        vec![0f32; rows.len() * CONCEPT_CHUNK]
+    };
     for c0 in (0..c_total).step_by(CONCEPT_CHUNK) {
         let w = CONCEPT_CHUNK.min(c_total - c0);
-        prob[..rows.len() * w]
-            .par_chunks_mut(w)
-            .zip(rows.par_iter().zip(norm.par_iter()))
-            .for_each(|(out, (&i, &(m, sum)))| {
-                let row = &row_of(i)[c0..c0 + w];
-                let inv = (1.0 / sum) as f32;
-                for (o, &v) in out.iter_mut().zip(row) {
-                    *o = exp_f32(temp * v - m) * inv;
-                }
-            });
-        let prob = &prob[..rows.len() * w];
+        if !store {
+            prob[..rows.len() * w]
+                .par_chunks_mut(w)
+                .zip(rows.par_iter().zip(norm.par_iter()))
+                .for_each(|(out, (&i, &(m, sum)))| {
+                    let row = &row_of(i)[c0..c0 + w];
+                    let inv = (1.0 / sum) as f32;
+                    for (o, &v) in out.iter_mut().zip(row) {
+                        *o = exp_f32(temp * v - m) * inv;
+                    }
+                });
+        }
+        let prob = &prob[..if store { 0 } else { rows.len() * w }];
         let block: Vec<Vec<f64>> = positions
             .par_iter()
-            .map(|pos| match products {
-                FactorProducts::F32 { group } => {
+            .map(|pos| match (products, store) {
+                (FactorProducts::F32 { group }, true) => sum_log_factors_f32(
+                    stored_rows_at(&stored, &inv, pos, (c_total, c0, w)),
+                    &floors32,
+                    &slopes,
+                    group,
+                    w,
+                ),
+                (FactorProducts::F32 { group }, false) => {
                     sum_log_factors_f32(rows_at(prob, pos, w), &floors32, &slopes, group, w)
                 }
-                FactorProducts::F64 { group } => {
+                (FactorProducts::F64 { group }, true) => sum_log_factors_f64(
+                    stored_rows_at(&stored, &inv, pos, (c_total, c0, w)),
+                    &floors,
+                    &slopes,
+                    group,
+                    w,
+                ),
+                (FactorProducts::F64 { group }, false) => {
                     sum_log_factors_f64(rows_at(prob, pos, w), &floors, &slopes, group, w)
                 }
             })
@@ -485,8 +566,29 @@ fn pmi(
 }
 
 /// The rows `pos` of a chunk of probabilities `w` wide.
-fn rows_at<'a>(prob: &'a [f32], pos: &'a [usize], w: usize) -> impl Iterator<Item = &'a [f32]> {
-    pos.iter().map(move |&r| &prob[r * w..(r + 1) * w])
+fn rows_at<'a>(
+    prob: &'a [f32],
+    pos: &'a [usize],
+    w: usize,
+) -> impl Iterator<Item = (&'a [f32], f32)> {
+    pos.iter().map(move |&r| (&prob[r * w..(r + 1) * w], 1.0))
+}
+
+/// The rows `pos` of the stored exponentials of the concept chunk at `c0` (`w` wide), each with
+/// its 1/denominator: [`ROW_GROUP`] rows at a time, chunk by chunk (see `pmi`).
+fn stored_rows_at<'a>(
+    stored: &'a [f32],
+    inv: &'a [f32],
+    pos: &'a [usize],
+    (c_total, c0, w): (usize, usize, usize),
+) -> impl Iterator<Item = (&'a [f32], f32)> {
+    let n_rows = inv.len();
+    pos.iter().map(move |&r| {
+        let g = r / ROW_GROUP;
+        let in_group = ROW_GROUP.min(n_rows - g * ROW_GROUP);
+        let at = g * ROW_GROUP * c_total + c0 * in_group + (r - g * ROW_GROUP) * w;
+        (&stored[at..at + w], inv[r])
+    })
 }
 
 /// How the products of a unit's factors are formed before their logarithm.
@@ -520,10 +622,11 @@ impl FactorProducts {
     }
 }
 
-/// `Σ_j ln(floor_j + slope_j · P_j[c])` for each concept `c` of the chunk, the product in f32
+/// `Σ_j ln(floor_j + slope_j · scale_j · E_j[c])` for each concept `c` of the chunk (`E_j` a row of
+/// probabilities, or of exponentials with `scale_j` their 1/denominator), the product in f32
 /// with the binary exponent split off every `group` factors.
 fn sum_log_factors_f32<'a>(
-    rows: impl Iterator<Item = &'a [f32]>,
+    rows: impl Iterator<Item = (&'a [f32], f32)>,
     floors: &[f32],
     slopes: &[f32],
     group: usize,
@@ -532,7 +635,8 @@ fn sum_log_factors_f32<'a>(
     let mut acc = vec![1f32; w];
     let mut exponent = vec![0i32; w];
     let mut in_group = 0;
-    for ((p, &floor), &slope) in rows.zip(floors).zip(slopes) {
+    for (((p, scale), &floor), &slope) in rows.zip(floors).zip(slopes) {
+        let slope = slope * scale;
         for (x, &v) in acc.iter_mut().zip(p) {
             *x *= floor + slope * v;
         }
@@ -561,7 +665,7 @@ fn renormalise(acc: &mut [f32], exponent: &mut [i32]) {
 
 /// [`sum_log_factors_f32`] in f64 with one logarithm per `group` factors.
 fn sum_log_factors_f64<'a>(
-    rows: impl Iterator<Item = &'a [f32]>,
+    rows: impl Iterator<Item = (&'a [f32], f32)>,
     floors: &[f64],
     slopes: &[f32],
     group: usize,
@@ -570,8 +674,8 @@ fn sum_log_factors_f64<'a>(
     let mut total = vec![0f64; w];
     let mut acc = vec![1f64; w];
     let mut in_group = 0;
-    for ((p, &floor), &slope) in rows.zip(floors).zip(slopes) {
-        let slope = slope as f64;
+    for (((p, scale), &floor), &slope) in rows.zip(floors).zip(slopes) {
+        let slope = slope as f64 * scale as f64;
         for (x, &v) in acc.iter_mut().zip(p) {
             *x *= floor + slope * v as f64;
         }
@@ -789,6 +893,30 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("image 1, unit 0"), "{err}");
+    }
+
+    #[test]
+    fn stored_and_recomputed_exponentials_give_the_same_scores() {
+        // 700 concepts (two chunks) and 130 rows (three row groups, the last one short).
+        let (n, c, u) = (130, 700, 6);
+        let s = Array2::from_shape_fn((n, c), |(i, j)| ((i * 31 + j * 17) % 97) as f32 / 300.0);
+        let a = Array2::from_shape_fn((n, u), |(i, j)| ((i * 7 + j * 13) % 11) as f32);
+        for kind in [
+            PmiKind::Soft {
+                p_start: 0.998,
+                p_end: 0.97,
+            },
+            PmiKind::Plain,
+        ] {
+            let stored = pmi(s.view(), a.view(), kind, 40, 10.0, 1.0, 1e-7, usize::MAX);
+            let recomputed = pmi(s.view(), a.view(), kind, 40, 10.0, 1.0, 1e-7, 0);
+            let diff = stored
+                .iter()
+                .zip(&recomputed)
+                .map(|(x, y)| (x - y).abs() / x.abs().max(1.0))
+                .fold(0f32, f32::max);
+            assert!(diff < 1e-6, "{diff}");
+        }
     }
 
     #[test]
