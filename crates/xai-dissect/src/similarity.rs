@@ -23,8 +23,10 @@
 //!
 //! `top_k` larger than the number of images is clamped to it (the reference raises).
 //!
-//! The work is chunked over concepts (so `softmax(a·S)` is never held whole), only the image
-//! rows some unit needs are exponentiated, and units run in parallel (rayon).
+//! Only the image rows some unit needs are exponentiated; their exponentials are kept (up to
+//! 512 MiB; beyond that they are recomputed per chunk of concepts, so `softmax(a·S)` is never
+//! held whole for large probe sets); the products run chunk by chunk over concepts, units in
+//! parallel (rayon).
 
 use ndarray::{Array2, ArrayView2, Axis};
 use rand::seq::SliceRandom;
