@@ -696,16 +696,40 @@ fn sum_log_factors_f64<'a>(
     total
 }
 
-/// The L2 norm of each column (`clip`: norms below it are raised to it), accumulated row by
-/// row in f64 so that the matrix is read in memory order.
-fn column_norms(x: ArrayView2<'_, f32>, clip: Option<f32>) -> Vec<f32> {
-    let mut sums = vec![0f64; x.ncols()];
-    for row in x.rows() {
-        for (acc, &v) in sums.iter_mut().zip(row.iter()) {
-            *acc += (v as f64) * (v as f64);
-        }
+/// `Σ_rows f(x[row, c])` for each column, in f64: blocks of rows in parallel, each read in
+/// memory order, their partial sums added at the end.
+fn column_sums(x: ArrayView2<'_, f32>, f: impl Fn(f32) -> f64 + Sync) -> Vec<f64> {
+    let c = x.ncols();
+    let x = x.as_standard_layout();
+    let flat = x.as_slice().unwrap_or(&[]);
+    if c == 0 {
+        return Vec::new();
     }
-    sums.into_iter()
+    flat.par_chunks(c * 256)
+        .map(|block| {
+            let mut sums = vec![0f64; c];
+            for row in block.chunks(c) {
+                for (acc, &v) in sums.iter_mut().zip(row) {
+                    *acc += f(v);
+                }
+            }
+            sums
+        })
+        .reduce(
+            || vec![0f64; c],
+            |mut a, b| {
+                for (x, y) in a.iter_mut().zip(b) {
+                    *x += y;
+                }
+                a
+            },
+        )
+}
+
+/// The L2 norm of each column (`clip`: norms below it are raised to it), accumulated in f64.
+fn column_norms(x: ArrayView2<'_, f32>, clip: Option<f32>) -> Vec<f32> {
+    column_sums(x, |v| (v as f64) * (v as f64))
+        .into_iter()
         .map(|v| {
             let n = v.sqrt() as f32;
             clip.map_or(n, |m| n.max(m))
@@ -713,16 +737,13 @@ fn column_norms(x: ArrayView2<'_, f32>, clip: Option<f32>) -> Vec<f32> {
         .collect()
 }
 
-/// The mean of each column, accumulated row by row in f64.
+/// The mean of each column, accumulated in f64.
 fn column_means(x: ArrayView2<'_, f32>) -> Vec<f32> {
-    let mut sums = vec![0f64; x.ncols()];
-    for row in x.rows() {
-        for (acc, &v) in sums.iter_mut().zip(row.iter()) {
-            *acc += v as f64;
-        }
-    }
     let n = x.nrows() as f64;
-    sums.into_iter().map(|v| (v / n) as f32).collect()
+    column_sums(x, |v| v as f64)
+        .into_iter()
+        .map(|v| (v / n) as f32)
+        .collect()
 }
 
 /// `aᵀ·s / (|a_u|·|s_c|)`: the product of column-normalised matrices, with the norms applied
@@ -767,12 +788,14 @@ fn cos(s: ArrayView2<'_, f32>, a: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
 fn cos3(s: ArrayView2<'_, f32>, a: ArrayView2<'_, f32>, min_norm: f32) -> Result<Array2<f32>> {
     let centred_cubes = |x: ArrayView2<'_, f32>| {
         let means = column_means(x);
-        let mut y = x.to_owned();
-        for mut row in y.rows_mut() {
-            for (v, &m) in row.iter_mut().zip(&means) {
-                let d = *v - m;
-                *v = d * d * d;
-            }
+        let mut y = x.as_standard_layout().into_owned();
+        if let Some(flat) = y.as_slice_mut() {
+            flat.par_chunks_mut(means.len().max(1)).for_each(|row| {
+                for (v, &m) in row.iter_mut().zip(&means) {
+                    let d = *v - m;
+                    *v = d * d * d;
+                }
+            });
         }
         y
     };
