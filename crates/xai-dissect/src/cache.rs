@@ -61,13 +61,36 @@ pub struct CacheSpec {
 }
 
 /// 64-bit FNV-1a: a stable hash (unlike `std`'s) for cache keys.
-fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
     bytes
         .iter()
         .fold(hash, |h, &b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
 }
 
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+/// FNV-1a's starting value.
+pub(crate) const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// `hash` extended with each file's path and size, so a changed or replaced probe image
+/// changes the key.
+pub(crate) fn hash_files(mut hash: u64, files: &[PathBuf]) -> u64 {
+    for p in files {
+        let size = std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        hash = fnv1a(hash, p.to_string_lossy().as_bytes());
+        hash = fnv1a(hash, &size.to_le_bytes());
+    }
+    hash
+}
+
+/// Saves `tensors` as safetensors at `path` through the temporary file `tmp`, so that a file
+/// at `path` is always complete.
+pub(crate) fn save_tensors_atomic(
+    tensors: &std::collections::HashMap<String, Tensor>,
+    tmp: &Path,
+    path: &Path,
+) -> Result<()> {
+    candle_core::safetensors::save(tensors, tmp)?;
+    std::fs::rename(tmp, path).map_err(|e| Error::file(path, e))
+}
 
 /// A stable identity of a weights file: its name, size and a hash of its bytes.
 pub fn file_identity(path: &Path) -> Result<String> {
@@ -111,11 +134,7 @@ impl CacheSpec {
             format!("{layers:?}{units:?}{}", pooling.name()).as_bytes(),
         );
         h = fnv1a(h, format!("{spec:?}{chunk_size}").as_bytes());
-        for p in images {
-            let size = std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-            h = fnv1a(h, p.to_string_lossy().as_bytes());
-            h = fnv1a(h, &size.to_le_bytes());
-        }
+        h = hash_files(h, images);
         Ok(Self {
             dir: cache_dir.join(format!("{h:016x}")),
             manifest: Manifest {
@@ -209,8 +228,7 @@ pub fn fill(
                 })
                 .collect::<Result<std::collections::HashMap<_, _>>>()?;
             let tmp = spec.dir.join(format!(".chunk_{c:06}.tmp"));
-            candle_core::safetensors::save(&tensors, &tmp)?;
-            std::fs::rename(&tmp, &path).map_err(|e| Error::file(&path, e))?;
+            save_tensors_atomic(&tensors, &tmp, &path)?;
             report.computed += 1;
         }
         progress(done + 1, mine.len());

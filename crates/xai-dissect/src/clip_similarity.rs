@@ -16,7 +16,8 @@ use ndarray::Array2;
 use rayon::prelude::*;
 use xai_models::clip::{Clip, ClipArch, ClipOptions, ClipTokenizer};
 
-use crate::scorer::{ConceptSimilarity, EmbeddingSimilarity};
+use crate::cache::{fnv1a, hash_files, save_tensors_atomic, FNV_OFFSET};
+use crate::scorer::{unit_rows, ConceptSimilarity};
 use crate::{Error, Result};
 
 /// A model that embeds images and texts in one space (CLIP, or anything like it).
@@ -198,6 +199,8 @@ pub struct ClipSimilarity<E> {
     encoder: E,
     concepts: Vec<String>,
     text: Array2<f32>,
+    /// `text` with unit rows, for the cosines of every chunk.
+    text_unit: Array2<f32>,
     cache: Option<PathBuf>,
 }
 
@@ -234,6 +237,7 @@ impl<E: ImageTextEncoder> ClipSimilarity<E> {
         Ok(Self {
             encoder,
             concepts,
+            text_unit: unit_rows(text.view()),
             text,
             cache: cache.map(Path::to_path_buf),
         })
@@ -255,11 +259,7 @@ impl<E: ImageTextEncoder> ClipSimilarity<E> {
         let path = self.cache.as_ref().map(|d| {
             let mut h = fnv1a(FNV_OFFSET, self.encoder.identity().as_bytes());
             h = fnv1a(h, &(first as u64).to_le_bytes());
-            for p in images {
-                let size = std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-                h = fnv1a(h, p.to_string_lossy().as_bytes());
-                h = fnv1a(h, &size.to_le_bytes());
-            }
+            h = hash_files(h, images);
             d.join(format!("images_{h:016x}.safetensors"))
         });
         if let Some(e) = path.as_deref().map(read_embeddings).transpose()?.flatten() {
@@ -295,12 +295,15 @@ impl<E: ImageTextEncoder> ConceptSimilarity for ClipSimilarity<E> {
                 images[i].display()
             )));
         }
-        let sim = EmbeddingSimilarity::from_embeddings(
-            img.view(),
-            self.text.view(),
-            self.concepts.clone(),
-        )?;
-        Ok(sim.matrix().to_owned())
+        if img.ncols() != self.text_unit.ncols() {
+            return Err(Error::Shape {
+                what: "the image embeddings".into(),
+                actual: img.shape().to_vec(),
+                expected: format!("{} columns, as the text embeddings", self.text_unit.ncols()),
+            });
+        }
+        // S = Î·T̂ᵀ, with T̂ normalised once when the concepts were embedded.
+        Ok(unit_rows(img.view()).dot(&self.text_unit.t()))
     }
 }
 
@@ -314,15 +317,6 @@ fn check_rows(x: &Array2<f32>, rows: usize, what: &str) -> Result<()> {
     }
     Ok(())
 }
-
-/// 64-bit FNV-1a, a stable hash (unlike `std`'s) for cache keys.
-fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
-    bytes
-        .iter()
-        .fold(hash, |h, &b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
-}
-
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 
 /// The `embeddings` tensor of a cache file, `None` when there is no file yet.
 fn read_embeddings(path: &Path) -> Result<Option<Array2<f32>>> {
@@ -359,8 +353,7 @@ fn write_embeddings(path: &Path, x: &Array2<f32>) -> Result<()> {
     let t = Tensor::from_vec(data, x.dim(), &Device::Cpu)?;
     let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
     let tensors: HashMap<String, Tensor> = [("embeddings".to_string(), t)].into();
-    candle_core::safetensors::save(&tensors, &tmp)?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::file(path, e))
+    save_tensors_atomic(&tensors, &tmp, path)
 }
 
 #[cfg(test)]

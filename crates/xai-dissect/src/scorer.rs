@@ -74,15 +74,7 @@ impl EmbeddingSimilarity {
                 expected: format!("one row per concept ({})", concepts.len()),
             });
         }
-        let unit = |x: ArrayView2<'_, f32>| {
-            let mut y = x.to_owned();
-            for mut row in y.axis_iter_mut(Axis(0)) {
-                let n = row.iter().map(|&v| (v as f64).powi(2)).sum::<f64>().sqrt() as f32;
-                row.mapv_inplace(|v| v / n);
-            }
-            y
-        };
-        let s = unit(image_emb).dot(&unit(text_emb).t());
+        let s = unit_rows(image_emb).dot(&unit_rows(text_emb).t());
         Ok(Self {
             concepts,
             s,
@@ -101,6 +93,17 @@ impl EmbeddingSimilarity {
     pub fn matrix(&self) -> ArrayView2<'_, f32> {
         self.s.view()
     }
+}
+
+/// Each row divided by its L2 norm (accumulated in f64): the reference's normalisation of
+/// CLIP's embeddings before their cosines.
+pub(crate) fn unit_rows(x: ArrayView2<'_, f32>) -> Array2<f32> {
+    let mut y = x.to_owned();
+    for mut row in y.axis_iter_mut(Axis(0)) {
+        let n = row.iter().map(|&v| (v as f64).powi(2)).sum::<f64>().sqrt() as f32;
+        row.mapv_inplace(|v| v / n);
+    }
+    y
 }
 
 impl ConceptSimilarity for EmbeddingSimilarity {
