@@ -98,13 +98,7 @@ pub trait Backbone {
 
     /// The position of `name` in [`layers`](Backbone::layers), or an error listing the valid names.
     fn layer_index(&self, name: &str) -> Result<usize> {
-        self.layers()
-            .iter()
-            .position(|l| l.name == name)
-            .ok_or_else(|| Error::UnknownLayer {
-                name: name.to_string(),
-                valid: self.layers().iter().map(|l| l.name.clone()).collect(),
-            })
+        crate::layer::layer_position(self.layers(), name)
     }
 
     /// The description of the layer `name`, or an error listing the valid names.

@@ -1,6 +1,9 @@
 //! Named layers and their layouts.
 
+use candle_core::Tensor;
 use serde::Serialize;
+
+use crate::{Error, Result};
 
 /// How a layer's activation is laid out, so methods never guess it from the tensor's rank.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -50,4 +53,38 @@ impl LayerInfo {
             layout: Layout::Vector,
         }
     }
+}
+
+impl LayerInfo {
+    /// Checks that `activation` has this layer's rank and channels (as `forward_from` needs),
+    /// naming the layer and the expected shape otherwise.
+    pub(crate) fn check_activation(&self, activation: &Tensor) -> Result<()> {
+        let ok = match activation.dims() {
+            [_, c, _, _] => self.layout == Layout::Spatial && *c == self.channels,
+            [_, c] => self.layout == Layout::Vector && *c == self.channels,
+            _ => false,
+        };
+        if ok {
+            return Ok(());
+        }
+        Err(Error::InputShape {
+            what: format!("activation of `{}`", self.name),
+            actual: activation.dims().to_vec(),
+            expected: match self.layout {
+                Layout::Vector => format!("(batch, {})", self.channels),
+                _ => format!("(batch, {}, height, width)", self.channels),
+            },
+        })
+    }
+}
+
+/// The index of the layer called `name`, or an error listing the valid names.
+pub(crate) fn layer_position(layers: &[LayerInfo], name: &str) -> Result<usize> {
+    layers
+        .iter()
+        .position(|l| l.name == name)
+        .ok_or_else(|| Error::UnknownLayer {
+            name: name.to_string(),
+            valid: layers.iter().map(|l| l.name.clone()).collect(),
+        })
 }

@@ -434,22 +434,7 @@ impl Backbone for ResNet {
 
     fn forward_from(&self, activation: &Tensor, layer: &str) -> Result<Tensor> {
         let index = self.layer_index(layer)?;
-        let info = &self.layers[index];
-        let ok = match activation.dims() {
-            [_, c, _, _] => info.layout == crate::Layout::Spatial && *c == info.channels,
-            [_, c] => info.layout == crate::Layout::Vector && *c == info.channels,
-            _ => false,
-        };
-        if !ok {
-            return Err(Error::InputShape {
-                what: format!("activation of `{layer}`"),
-                actual: activation.dims().to_vec(),
-                expected: match info.layout {
-                    crate::Layout::Vector => format!("(batch, {})", info.channels),
-                    _ => format!("(batch, {}, height, width)", info.channels),
-                },
-            });
-        }
+        self.layers[index].check_activation(activation)?;
         let unit = self.layer_units[index];
         self.run(activation.clone(), unit + 1, self.units(), |_, _| {})
     }

@@ -396,21 +396,7 @@ impl ModifiedResNet {
     pub fn forward_from(&self, activation: &Tensor, layer: &str) -> Result<Tensor> {
         let index = self.layer_index(layer)?;
         let info = &self.layers[index];
-        let ok = match activation.dims() {
-            [_, c, _, _] => info.layout == crate::Layout::Spatial && *c == info.channels,
-            [_, c] => info.layout == crate::Layout::Vector && *c == info.channels,
-            _ => false,
-        };
-        if !ok {
-            return Err(Error::InputShape {
-                what: format!("activation of `{layer}`"),
-                actual: activation.dims().to_vec(),
-                expected: match info.layout {
-                    crate::Layout::Vector => format!("(batch, {})", info.channels),
-                    _ => format!("(batch, {}, height, width)", info.channels),
-                },
-            });
-        }
+        info.check_activation(activation)?;
         let unit = self.layer_units[index];
         if unit < self.blocks.len() + 1 {
             let (_, _, h, w) = activation.dims4()?;
@@ -433,13 +419,7 @@ impl ModifiedResNet {
     }
 
     fn layer_index(&self, layer: &str) -> Result<usize> {
-        self.layers
-            .iter()
-            .position(|l| l.name == layer)
-            .ok_or_else(|| Error::UnknownLayer {
-                name: layer.to_string(),
-                valid: self.layers.iter().map(|l| l.name.clone()).collect(),
-            })
+        crate::layer::layer_position(&self.layers, layer)
     }
 
     fn grid(&self) -> usize {
