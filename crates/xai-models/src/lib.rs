@@ -49,6 +49,7 @@ mod layer;
 pub mod ops;
 pub mod preprocess;
 mod resnet;
+pub mod simd;
 pub mod source;
 mod spec;
 mod target;
