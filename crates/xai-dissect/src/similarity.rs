@@ -26,7 +26,8 @@
 //! Only the image rows some unit needs are exponentiated; their exponentials are kept (up to
 //! 512 MiB; beyond that they are recomputed per chunk of concepts, so `softmax(a·S)` is never
 //! held whole for large probe sets); the products run chunk by chunk over concepts, units in
-//! parallel (rayon).
+//! parallel (rayon). The element-wise loops run through [`xai_models::simd::vectorize`]
+//! (AVX2 where the CPU has it), which changes their speed, not their results.
 
 use ndarray::{Array2, ArrayView2, Axis};
 use rand::seq::SliceRandom;
@@ -413,22 +414,25 @@ fn pmi(
                     .enumerate()
                     .map(|(ri, &i)| {
                         let row = row_of(i);
-                        let m = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(temp * v));
-                        let mut parts = [0f64; 8];
-                        for c0 in (0..c_total).step_by(CONCEPT_CHUNK) {
-                            let w = CONCEPT_CHUNK.min(c_total - c0);
-                            let at = c0 * in_group + ri * w;
-                            let dst = &mut buf[at..at + w];
-                            for (o, &v) in dst.iter_mut().zip(&row[c0..c0 + w]) {
-                                *o = exp_f32(temp * v - m);
-                            }
-                            for chunk in dst.chunks(8) {
-                                for (p, &e) in parts.iter_mut().zip(chunk) {
-                                    *p += e as f64;
+                        let buf = &mut *buf;
+                        xai_models::simd::vectorize(move || {
+                            let m = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(temp * v));
+                            let mut parts = [0f64; 8];
+                            for c0 in (0..c_total).step_by(CONCEPT_CHUNK) {
+                                let w = CONCEPT_CHUNK.min(c_total - c0);
+                                let at = c0 * in_group + ri * w;
+                                let dst = &mut buf[at..at + w];
+                                for (o, &v) in dst.iter_mut().zip(&row[c0..c0 + w]) {
+                                    *o = exp_f32(temp * v - m);
+                                }
+                                for chunk in dst.chunks(8) {
+                                    for (p, &e) in parts.iter_mut().zip(chunk) {
+                                        *p += e as f64;
+                                    }
                                 }
                             }
-                        }
-                        (m, parts.iter().sum())
+                            (m, parts.iter().sum())
+                        })
                     })
                     .collect::<Vec<_>>()
             })
@@ -437,15 +441,17 @@ fn pmi(
         rows.par_iter()
             .map(|&i| {
                 let row = row_of(i);
-                let m = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(temp * v));
-                // Eight partial sums, so the additions vectorise.
-                let mut parts = [0f64; 8];
-                for chunk in row.chunks(8) {
-                    for (p, &v) in parts.iter_mut().zip(chunk) {
-                        *p += exp_f32(temp * v - m) as f64;
+                xai_models::simd::vectorize(|| {
+                    let m = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(temp * v));
+                    // Eight partial sums, so the additions vectorise.
+                    let mut parts = [0f64; 8];
+                    for chunk in row.chunks(8) {
+                        for (p, &v) in parts.iter_mut().zip(chunk) {
+                            *p += exp_f32(temp * v - m) as f64;
+                        }
                     }
-                }
-                (m, parts.iter().sum())
+                    (m, parts.iter().sum())
+                })
             })
             .collect()
     };
@@ -487,9 +493,11 @@ fn pmi(
                 .for_each(|(out, (&i, &(m, sum)))| {
                     let row = &row_of(i)[c0..c0 + w];
                     let inv = (1.0 / sum) as f32;
-                    for (o, &v) in out.iter_mut().zip(row) {
-                        *o = exp_f32(temp * v - m) * inv;
-                    }
+                    xai_models::simd::vectorize(|| {
+                        for (o, &v) in out.iter_mut().zip(row) {
+                            *o = exp_f32(temp * v - m) * inv;
+                        }
+                    })
                 });
         }
         let prob = &prob[..if store { 0 } else { rows.len() * w }];
@@ -535,24 +543,26 @@ fn pmi(
         .for_each(|(b, out)| {
             let c0 = b * CONCEPT_CHUNK;
             let w = out.len();
-            let mut max = vec![f64::NEG_INFINITY; w];
-            for u in 0..units {
-                let row = &l_flat[u * c_total + c0..u * c_total + c0 + w];
-                for (m, &v) in max.iter_mut().zip(row) {
-                    *m = m.max(v);
+            xai_models::simd::vectorize(|| {
+                let mut max = vec![f64::NEG_INFINITY; w];
+                for u in 0..units {
+                    let row = &l_flat[u * c_total + c0..u * c_total + c0 + w];
+                    for (m, &v) in max.iter_mut().zip(row) {
+                        *m = m.max(v);
+                    }
                 }
-            }
-            let mut sum = vec![0f64; w];
-            for u in 0..units {
-                let row = &l_flat[u * c_total + c0..u * c_total + c0 + w];
-                for ((s, &v), &m) in sum.iter_mut().zip(row).zip(&max) {
-                    // exp of a value ≤ 0 whose relative error (3e-7) moves the prior by < 1e-6.
-                    *s += exp_f32((v - m) as f32) as f64;
+                let mut sum = vec![0f64; w];
+                for u in 0..units {
+                    let row = &l_flat[u * c_total + c0..u * c_total + c0 + w];
+                    for ((s, &v), &m) in sum.iter_mut().zip(row).zip(&max) {
+                        // exp of a value ≤ 0 whose relative error (3e-7) moves the prior by < 1e-6.
+                        *s += exp_f32((v - m) as f32) as f64;
+                    }
                 }
-            }
-            for ((o, m), s) in out.iter_mut().zip(max).zip(sum) {
-                *o = m + s.ln() - ln_u;
-            }
+                for ((o, m), s) in out.iter_mut().zip(max).zip(sum) {
+                    *o = m + s.ln() - ln_u;
+                }
+            })
         });
     let lam = lam as f64;
     let mut out = vec![0f32; units * c_total];
@@ -597,7 +607,7 @@ fn stored_rows_at<'a>(
 #[derive(Debug, Clone, Copy)]
 enum FactorProducts {
     /// In f32, renormalised to [1, 2) every `group` factors with the exponent kept apart: four
-    /// lanes per SSE2 vector and one logarithm per concept at the end.
+    /// lanes per SSE2 vector (eight with AVX2) and one logarithm per concept at the end.
     F32 { group: usize },
     /// In f64, one logarithm per `group` factors (for floors so small that f32 would underflow
     /// within two factors, e.g. `min_prob = 0`).
@@ -634,29 +644,31 @@ fn sum_log_factors_f32<'a>(
     group: usize,
     w: usize,
 ) -> Vec<f64> {
-    let mut acc = vec![1f32; w];
-    let mut exponent = vec![0i32; w];
-    let mut in_group = 0;
-    for (((p, scale), &floor), &slope) in rows.zip(floors).zip(slopes) {
-        let slope = slope * scale;
-        for (x, &v) in acc.iter_mut().zip(p) {
-            *x *= floor + slope * v;
+    xai_models::simd::vectorize(move || {
+        let mut acc = vec![1f32; w];
+        let mut exponent = vec![0i32; w];
+        let mut in_group = 0;
+        for (((p, scale), &floor), &slope) in rows.zip(floors).zip(slopes) {
+            let slope = slope * scale;
+            for (x, &v) in acc.iter_mut().zip(p) {
+                *x *= floor + slope * v;
+            }
+            in_group += 1;
+            if in_group == group {
+                renormalise(&mut acc, &mut exponent);
+                in_group = 0;
+            }
         }
-        in_group += 1;
-        if in_group == group {
-            renormalise(&mut acc, &mut exponent);
-            in_group = 0;
-        }
-    }
-    renormalise(&mut acc, &mut exponent);
-    acc.iter()
-        .zip(&exponent)
-        .map(|(&x, &e)| (x as f64).ln() + e as f64 * std::f64::consts::LN_2)
-        .collect()
+        renormalise(&mut acc, &mut exponent);
+        acc.iter()
+            .zip(&exponent)
+            .map(|(&x, &e)| (x as f64).ln() + e as f64 * std::f64::consts::LN_2)
+            .collect()
+    })
 }
 
 /// Moves each (positive, normal) value's binary exponent into `exponent`, leaving [1, 2).
-#[inline]
+#[inline(always)]
 fn renormalise(acc: &mut [f32], exponent: &mut [i32]) {
     for (x, e) in acc.iter_mut().zip(exponent.iter_mut()) {
         let bits = x.to_bits();
@@ -673,27 +685,29 @@ fn sum_log_factors_f64<'a>(
     group: usize,
     w: usize,
 ) -> Vec<f64> {
-    let mut total = vec![0f64; w];
-    let mut acc = vec![1f64; w];
-    let mut in_group = 0;
-    for (((p, scale), &floor), &slope) in rows.zip(floors).zip(slopes) {
-        let slope = slope as f64 * scale as f64;
-        for (x, &v) in acc.iter_mut().zip(p) {
-            *x *= floor + slope * v as f64;
-        }
-        in_group += 1;
-        if in_group == group {
-            for (t, x) in total.iter_mut().zip(acc.iter_mut()) {
-                *t += x.ln();
-                *x = 1.0;
+    xai_models::simd::vectorize(move || {
+        let mut total = vec![0f64; w];
+        let mut acc = vec![1f64; w];
+        let mut in_group = 0;
+        for (((p, scale), &floor), &slope) in rows.zip(floors).zip(slopes) {
+            let slope = slope as f64 * scale as f64;
+            for (x, &v) in acc.iter_mut().zip(p) {
+                *x *= floor + slope * v as f64;
             }
-            in_group = 0;
+            in_group += 1;
+            if in_group == group {
+                for (t, x) in total.iter_mut().zip(acc.iter_mut()) {
+                    *t += x.ln();
+                    *x = 1.0;
+                }
+                in_group = 0;
+            }
         }
-    }
-    for (t, x) in total.iter_mut().zip(&acc) {
-        *t += x.ln();
-    }
-    total
+        for (t, x) in total.iter_mut().zip(&acc) {
+            *t += x.ln();
+        }
+        total
+    })
 }
 
 /// `Σ_rows f(x[row, c])` for each column, in f64: blocks of rows in parallel, each read in
@@ -707,13 +721,15 @@ fn column_sums(x: ArrayView2<'_, f32>, f: impl Fn(f32) -> f64 + Sync) -> Vec<f64
     }
     flat.par_chunks(c * 256)
         .map(|block| {
-            let mut sums = vec![0f64; c];
-            for row in block.chunks(c) {
-                for (acc, &v) in sums.iter_mut().zip(row) {
-                    *acc += f(v);
+            xai_models::simd::vectorize(|| {
+                let mut sums = vec![0f64; c];
+                for row in block.chunks(c) {
+                    for (acc, &v) in sums.iter_mut().zip(row) {
+                        *acc += f(v);
+                    }
                 }
-            }
-            sums
+                sums
+            })
         })
         .reduce(
             || vec![0f64; c],
@@ -791,10 +807,12 @@ fn cos3(s: ArrayView2<'_, f32>, a: ArrayView2<'_, f32>, min_norm: f32) -> Result
         let mut y = x.as_standard_layout().into_owned();
         if let Some(flat) = y.as_slice_mut() {
             flat.par_chunks_mut(means.len().max(1)).for_each(|row| {
-                for (v, &m) in row.iter_mut().zip(&means) {
-                    let d = *v - m;
-                    *v = d * d * d;
-                }
+                xai_models::simd::vectorize(|| {
+                    for (v, &m) in row.iter_mut().zip(&means) {
+                        let d = *v - m;
+                        *v = d * d * d;
+                    }
+                })
             });
         }
         y
