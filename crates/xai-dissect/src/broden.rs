@@ -323,12 +323,12 @@ impl ConceptMasks for BrodenProbe {
                         match (self.labels.get(n as usize), self.slot.get(n as usize)) {
                             (Some(Some(_)), Some(Some(c))) => mark(&mut out, *c, x, y),
                             (Some(Some(_)), _) => {}
-                            _ => return Err(Error::file(
-                                &path,
-                                format!(
+                            _ => {
+                                let why = format!(
                                     "pixel ({x}, {y}) has label {n}, which label.csv does not list"
-                                ),
-                            )),
+                                );
+                                return Err(Error::file(&path, why));
+                            }
                         }
                     }
                 }
