@@ -32,6 +32,10 @@ use crate::{Error, ProbeSet, Result};
 /// The first columns of `index.csv`, before the categories.
 const INDEX_META: [&str; 6] = ["image", "split", "ih", "iw", "sh", "sw"];
 
+/// The largest segmentation read, in pixels: a whole-image label becomes an `sh×sw` mask, so
+/// a corrupt size must not allocate gigabytes.
+const MAX_PIXELS: u64 = 1 << 26;
+
 /// Label numbers are `R + 256·G` of 8-bit channels.
 const MAX_LABEL: u32 = 65_535;
 
@@ -175,6 +179,19 @@ impl BrodenProbe {
 
     /// Keeps only the concepts `names`, in that order (e.g. a user's concept file). Fails,
     /// naming them and the closest label names, when some are not in `label.csv`.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let native = xai_dissect::probe::testworld_probe(&dir.path().join("tw"), 1, &mut |_| {})?;
+    /// # xai_dissect::broden::export_testworld(&native.images, &dir.path().join("broden"))?;
+    /// use xai_dissect::broden::BrodenProbe;
+    /// let probe = BrodenProbe::open(&dir.path().join("broden"))?;
+    /// let sky = probe.clone().with_concepts(&["sky".into(), "red".into()])?;
+    /// assert_eq!(sky.concepts(), ["sky", "red"]);
+    /// let err = probe.with_concepts(&["skye".into()]).unwrap_err().to_string();
+    /// assert!(err.contains("`skye` (closest: `sky`)"), "{err}");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn with_concepts(mut self, names: &[String]) -> Result<Self> {
         let number: HashMap<&str, usize> = self
             .labels
@@ -669,6 +686,12 @@ fn read_index(path: &Path) -> Result<(Vec<String>, Vec<(String, Row)>)> {
                 })
         };
         let (sh, sw) = (size(4)?, size(5)?);
+        if sh as u64 * sw as u64 > MAX_PIXELS {
+            return Err(Error::file(
+                path,
+                format!("line {line}: a {sw}×{sh} segmentation is over {MAX_PIXELS} pixels; Broden's are 112×112 or 113×113"),
+            ));
+        }
         if f[0].trim().is_empty() {
             return Err(Error::file(path, format!("line {line}: no image")));
         }
@@ -957,7 +980,7 @@ mod tests {
         let e = err(dir.path());
         assert!(e.contains("index.csv") && e.contains("cannot read"), "{e}");
 
-        let cases: [(&str, &str, &[&str]); 6] = [
+        let cases: [(&str, &str, &[&str]); 7] = [
             (
                 "image,split,sh,sw,color\na.png,train,2,4,1\n",
                 LABELS,
@@ -977,6 +1000,11 @@ mod tests {
                 "image,split,ih,iw,sh,sw,color\na.png,train,2,4,x,4,1\n",
                 LABELS,
                 &["line 2", "sh `x`"],
+            ),
+            (
+                "image,split,ih,iw,sh,sw,color\na.png,train,2,4,100000,100000,1\n",
+                LABELS,
+                &["line 2", "over"],
             ),
             (
                 "image,split,ih,iw,sh,sw,color\na.png,train,2,4,2,4,1\n",
