@@ -372,3 +372,73 @@ fn clip_similarities_label_units_and_are_cached() {
     named.splice(1..1, ["--clip", "RN50"]);
     fails(&named, &["RN50"]);
 }
+
+/// `(layer, unit, concept, score)` of every label of a run.
+fn labels_of(out: &std::path::Path) -> Vec<(String, u64, String, f64)> {
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("dissection.json")).unwrap())
+            .unwrap();
+    json["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["layer"].as_str().unwrap().to_string(),
+                l["unit"].as_u64().unwrap(),
+                l["concept"].as_str().unwrap().to_string(),
+                l["similarity"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_broden_folder_dissects_like_the_test_world_scenes_it_was_exported_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let native = dir.path().join("native");
+    let run = |out: &std::path::Path, method: &str, probe: Option<&std::path::Path>| {
+        let mut args = vec!["dissect", "--method", method, "--layers", "layer3", "--out"];
+        args.push(out.to_str().unwrap());
+        match probe {
+            Some(p) => args.extend(["--probe", p.to_str().unwrap()]),
+            None => args.extend(["--probe-scenes", "16"]),
+        }
+        ok(&args);
+    };
+    run(&native, "iou", None);
+    let scenes = xai::dissect::ProbeSet::from_dir(&native.join("probe/images")).unwrap();
+    let broden = dir.path().join("broden");
+    xai::dissect::broden::export_testworld(&scenes.images, &broden).unwrap();
+    let out = dir.path().join("out");
+    run(&out, "iou", Some(&broden));
+    for f in ["descriptions.csv", "dissection.json"] {
+        assert!(out.join(f).is_file(), "{f}");
+    }
+    let labels = labels_of(&out);
+    assert!(!labels.is_empty());
+    assert_eq!(labels, labels_of(&native), "same labels and IoUs");
+
+    // The clip method's offline scorer reads the same masks, in the same image order.
+    let (native_clip, broden_clip) = (dir.path().join("nc"), dir.path().join("bc"));
+    run(&native_clip, "clip", Some(&native.join("probe/images")));
+    run(&broden_clip, "clip", Some(&broden));
+    assert_eq!(labels_of(&broden_clip), labels_of(&native_clip));
+
+    let concepts = dir.path().join("c.txt");
+    std::fs::write(&concepts, "red\nwhelk\n").unwrap();
+    fails(
+        &[
+            "dissect",
+            "--method",
+            "iou",
+            "--probe",
+            broden.to_str().unwrap(),
+            "--concepts",
+            concepts.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &["whelk", "closest", "label.csv"],
+    );
+}

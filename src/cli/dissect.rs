@@ -5,8 +5,10 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use xai::dissect::broden::BrodenProbe;
 use xai::dissect::clip_similarity::{ClipEncoder, ClipSimilarity, ImageTextEncoder};
 use xai::dissect::dissect::{dissect, LabelConfig};
+use xai::dissect::netdissect::ConceptMasks;
 use xai::dissect::scorer::{testworld_concepts, ConceptSimilarity, GroundTruthSimilarity};
 use xai::dissect::{ConceptSet, Pooling, ProbeSet, Similarity};
 
@@ -35,15 +37,17 @@ pub(crate) struct DissectArgs {
     #[arg(long, value_name = "FILE")]
     clip_vocab: Option<PathBuf>,
     /// Probe images, a folder read recursively (sorted paths). With the ground-truth scorer:
-    /// the `images` folder of `xai testworld generate`. Default: --probe-scenes test-world
-    /// scenes generated into OUT/probe.
+    /// the `images` folder of `xai testworld generate`. A Broden-style folder (with
+    /// index.csv and label.csv, as NetDissect's broden1_224) gives its images in index order,
+    /// its labels as concepts and their masks. Default: --probe-scenes test-world scenes
+    /// generated into OUT/probe.
     #[arg(long, value_name = "DIR")]
     probe: Option<PathBuf>,
     /// Number of test-world scenes generated when --probe is absent (seeds 0..N).
     #[arg(long, default_value_t = 200)]
     probe_scenes: usize,
     /// Concepts, one a line (blank lines skipped, repeats kept once). Default: the test
-    /// world's 42 concepts.
+    /// world's 42 concepts, or a Broden folder's labels (which this then restricts).
     #[arg(long, value_name = "FILE")]
     concepts: Option<PathBuf>,
     /// Similarity function: soft-wpmi, wpmi, cos, cos3, rank-reorder.
@@ -223,8 +227,12 @@ pub(crate) fn run(a: DissectArgs) -> CliResult<()> {
     for l in &a.layers {
         model.layer(l)?;
     }
-    let kinds: BTreeMap<String, String> = testworld_concepts().into_iter().collect();
-    let concepts: Vec<String> = match &a.concepts {
+    // A Broden-style folder brings its own images (in index order), concepts and kinds.
+    let broden = match &a.probe {
+        Some(p) if BrodenProbe::is_broden(p) => Some(BrodenProbe::open(p).map_err(dis)?),
+        _ => None,
+    };
+    let concept_file = match &a.concepts {
         Some(p) => {
             let set = ConceptSet::from_file(p).map_err(dis)?;
             if set.blank_lines + set.duplicates > 0 {
@@ -236,20 +244,39 @@ pub(crate) fn run(a: DissectArgs) -> CliResult<()> {
                     set.duplicates
                 );
             }
-            set.names().to_vec()
+            Some(set.names().to_vec())
         }
-        None => testworld_concepts().into_iter().map(|(n, _)| n).collect(),
+        None => None,
     };
-    let probe_dir = match &a.probe {
-        Some(p) => p.clone(),
-        None => generate_probe(&a.out.join("probe"), a.probe_scenes)?,
+    let broden = match (broden, &concept_file) {
+        // CLIP scores any text; the masks only know the folder's labels.
+        (Some(b), Some(names)) if !use_clip => Some(b.with_concepts(names).map_err(dis)?),
+        (b, _) => b,
     };
-    let probe = ProbeSet::from_dir(&probe_dir).map_err(dis)?;
+    let all_kinds: BTreeMap<String, String> = match &broden {
+        Some(b) => b.kinds(),
+        None => testworld_concepts().into_iter().collect(),
+    };
+    let concepts: Vec<String> = match (concept_file, &broden) {
+        (Some(names), _) => names,
+        (None, Some(b)) => b.concepts().to_vec(),
+        (None, None) => testworld_concepts().into_iter().map(|(n, _)| n).collect(),
+    };
+    let probe = match (&broden, &a.probe) {
+        (Some(b), _) => b.probe_set(),
+        (None, Some(p)) => ProbeSet::from_dir(p).map_err(dis)?,
+        (None, None) => ProbeSet::from_dir(&generate_probe(&a.out.join("probe"), a.probe_scenes)?)
+            .map_err(dis)?,
+    };
     let kinds: BTreeMap<String, String> = concepts
         .iter()
-        .filter_map(|c| kinds.get(c).map(|k| (c.clone(), k.clone())))
+        .filter_map(|c| all_kinds.get(c).map(|k| (c.clone(), k.clone())))
         .collect();
-    let scorer = GroundTruthSimilarity::new(concepts.clone());
+    let ground_truth = GroundTruthSimilarity::new(concepts.clone());
+    let (masks, scorer): (&dyn ConceptMasks, &dyn ConceptSimilarity) = match &broden {
+        Some(b) => (b, b),
+        None => (&ground_truth, &ground_truth),
+    };
     let cache_dir = a.cache.clone().unwrap_or_else(|| a.out.join("cache"));
     let clip_scorer = if use_clip {
         let (weights, vocab) = clip_files(&a)?;
@@ -305,7 +332,7 @@ pub(crate) fn run(a: DissectArgs) -> CliResult<()> {
                 &probe.images,
                 &concepts,
                 &kinds,
-                &scorer,
+                masks,
                 &config,
                 &mut |done, _| bar.set_position(done as u64),
             )

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use ndarray::ArrayView2;
 
 use crate::similarity::{top_images, Similarity};
-use crate::{ConceptScore, Dissection, Error, NeuronLabel, Result, TopImage};
+use crate::{Dissection, Error, NeuronLabel, Result, TopImage};
 
 /// Settings of the labelling stage.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,30 +62,23 @@ pub fn label_layer(
                 _ => vy.total_cmp(&vx).then(x.cmp(&y)),
             }
         });
-        let best = order[0];
-        out.push(NeuronLabel {
-            layer: layer.to_string(),
+        let top = tops[unit]
+            .iter()
+            .map(|&i| TopImage {
+                index: i,
+                path: images.get(i).cloned().unwrap_or_default(),
+                activation: a[[i, unit]],
+            })
+            .collect();
+        out.extend(NeuronLabel::ranked(
+            layer,
             unit,
-            concept: concepts[best].clone(),
-            similarity: row[best],
-            top_k: order
-                .iter()
-                .skip(1)
-                .take(config.top_concepts)
-                .map(|&c| ConceptScore {
-                    concept: concepts[c].clone(),
-                    score: row[c],
-                })
-                .collect(),
-            top_images: tops[unit]
-                .iter()
-                .map(|&i| TopImage {
-                    index: i,
-                    path: images.get(i).cloned().unwrap_or_default(),
-                    activation: a[[i, unit]],
-                })
-                .collect(),
-        });
+            concepts,
+            &order,
+            |c| row[c],
+            config.top_concepts,
+            top,
+        ));
     }
     Ok(out)
 }

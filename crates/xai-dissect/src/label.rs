@@ -47,6 +47,39 @@ pub struct NeuronLabel {
     pub top_images: Vec<TopImage>,
 }
 
+impl NeuronLabel {
+    /// The label of `unit` from its concepts ranked best first (`order`, indices into
+    /// `concepts`, scored by `score`): the first is the label, the next `top_concepts` the
+    /// runners-up. `None` when there are no concepts.
+    pub(crate) fn ranked(
+        layer: &str,
+        unit: usize,
+        concepts: &[String],
+        order: &[usize],
+        score: impl Fn(usize) -> f32,
+        top_concepts: usize,
+        top_images: Vec<TopImage>,
+    ) -> Option<Self> {
+        let &best = order.first()?;
+        Some(Self {
+            layer: layer.to_string(),
+            unit,
+            concept: concepts[best].clone(),
+            similarity: score(best),
+            top_k: order
+                .iter()
+                .skip(1)
+                .take(top_concepts)
+                .map(|&c| ConceptScore {
+                    concept: concepts[c].clone(),
+                    score: score(c),
+                })
+                .collect(),
+            top_images,
+        })
+    }
+}
+
 /// The result of dissecting one model: every labelled neuron of every layer, in layer order
 /// then unit order, with what produced it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -8,6 +8,8 @@
 //! - [`scorer`]: where `S` comes from ([`ConceptSimilarity`]): precomputed embeddings, or the
 //!   test world's ground-truth concept annotations (the offline stand-in for CLIP).
 //! - [`activations`]: activations of named layers over a [`ProbeSet`], pooled per unit.
+//! - [`broden`]: Broden-style probe folders (NetDissect's `index.csv` / `label.csv` layout)
+//!   as probe images with per-pixel concept masks, for the IoU method of [`netdissect`].
 //! - [`dissect`](mod@dissect): the best concept per unit, its score, runners-up and top images,
 //!   as a [`Dissection`].
 //!
@@ -24,6 +26,7 @@
 //! ```
 
 pub mod activations;
+pub mod broden;
 pub mod cache;
 pub mod clip_similarity;
 mod concepts;

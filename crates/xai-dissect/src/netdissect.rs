@@ -28,7 +28,7 @@ use candle_core::DType;
 use image::GrayImage;
 use xai_models::{Backbone, Layout};
 
-use crate::{ConceptScore, Dissection, Error, NeuronLabel, Result, TopImage};
+use crate::{Dissection, Error, NeuronLabel, Result, TopImage};
 
 /// Settings of the IoU method.
 #[derive(Debug, Clone, PartialEq)]
@@ -308,30 +308,24 @@ pub fn iou_dissect(
                 })
                 .collect();
             peaks.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-            out.push(NeuronLabel {
-                layer: layers[l].clone(),
+            let top_images = peaks
+                .iter()
+                .take(config.top_images)
+                .map(|&(i, v)| TopImage {
+                    index: i,
+                    path: images[i].clone(),
+                    activation: v,
+                })
+                .collect();
+            out.extend(NeuronLabel::ranked(
+                &layers[l],
                 unit,
-                concept: concepts[best].clone(),
-                similarity: ious[best],
-                top_k: order
-                    .iter()
-                    .skip(1)
-                    .take(config.top_concepts)
-                    .map(|&c| ConceptScore {
-                        concept: concepts[c].clone(),
-                        score: ious[c],
-                    })
-                    .collect(),
-                top_images: peaks
-                    .iter()
-                    .take(config.top_images)
-                    .map(|&(i, v)| TopImage {
-                        index: i,
-                        path: images[i].clone(),
-                        activation: v,
-                    })
-                    .collect(),
-            });
+                concepts,
+                &order,
+                |c| ious[c],
+                config.top_concepts,
+                top_images,
+            ));
         }
     }
     Ok(Dissection {

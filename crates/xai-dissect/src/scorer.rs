@@ -212,16 +212,28 @@ impl ConceptSimilarity for GroundTruthSimilarity {
     fn similarities(&self, _first: usize, images: &[PathBuf]) -> Result<Array2<f32>> {
         let mut out = Array2::<f32>::zeros((images.len(), self.concepts.len()));
         for (i, img) in images.iter().enumerate() {
-            for (c, m) in self.masks(img)?.into_iter().enumerate() {
-                if let Some(m) = m {
-                    let on = m.pixels().filter(|p| p.0[0] > 127).count();
-                    let total = (m.width() as usize * m.height() as usize).max(1);
-                    if on > 0 {
-                        out[[i, c]] = 0.5 + 0.5 * on as f32 / total as f32;
-                    }
-                }
+            for (c, s) in presence_coverage(&self.masks(img)?).into_iter().enumerate() {
+                out[[i, c]] = s;
             }
         }
         Ok(out)
     }
+}
+
+/// One image's row of the ground-truth `S`: `0.5 · present + 0.5 · coverage` per concept
+/// mask (see [`GroundTruthSimilarity`]).
+pub(crate) fn presence_coverage(masks: &[Option<image::GrayImage>]) -> Vec<f32> {
+    masks
+        .iter()
+        .map(|m| {
+            let Some(m) = m else { return 0.0 };
+            let on = m.pixels().filter(|p| p.0[0] > 127).count();
+            let total = (m.width() as usize * m.height() as usize).max(1);
+            if on > 0 {
+                0.5 + 0.5 * on as f32 / total as f32
+            } else {
+                0.0
+            }
+        })
+        .collect()
 }
