@@ -3,7 +3,7 @@
     bash tools/parity/setup.sh     # once (scikit-image)
     cargo build --release --example bench_segment
     tools/parity/.venv/bin/python tools/bench/bench_segment.py [--rounds 3] [--iters 3] \
-        [--methods quickshift,slic,felzenszwalb] [--sizes 224,512]
+        [--methods quickshift,slic,felzenszwalb] [--sizes 224,512] [--base OLD_BINARY]
 
 Images: scikit-image's astronaut() (512×512, the "photo") and the same photo resized to
 224×224 (anti-aliased, uint8), written as PNGs to a temporary folder. Parameters: LIME's for
@@ -13,6 +13,10 @@ felzenszwalb. For each round, size and method scikit-image runs first, then the 
 both take the median of --iters calls after one warm-up call. Also checks that both give the
 same label map (quickshift: same number of segments, as the tie-breaking noise differs).
 Prints a Markdown table with the ratio scikit-image / xai (how many times faster xai is).
+
+--base takes another build of the example (e.g. main's, copied aside) and times it in the same
+rounds, right after the current one, so a before/after comparison sees the same machine load;
+the table then gains "before" columns.
 """
 import argparse
 import json
@@ -52,9 +56,14 @@ def time_reference(method, image, iters):
     return statistics.median(ms), labels
 
 
-def time_xai(method, path, iters, out):
-    cmd = [str(BIN), "--method", method, "--image", str(path), "--iters", str(iters)]
+def time_bin(binary, method, path, iters):
+    cmd = [str(binary), "--method", method, "--image", str(path), "--iters", str(iters)]
     res = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    return statistics.median(res["ms"]), res["threads"]
+
+
+def time_xai(method, path, iters, out):
+    ms, threads = time_bin(BIN, method, path, iters)
     # The same segmentation through the CLI binary, for the label comparison.
     xai = ROOT / "target" / "release" / "xai"
     labels = None
@@ -62,7 +71,7 @@ def time_xai(method, path, iters, out):
         subprocess.run([str(xai), "segment", "--method", method, "--image", str(path),
                         "--out", str(out)], check=True, capture_output=True)
         labels = np.load(out)
-    return statistics.median(res["ms"]), res["threads"], labels
+    return ms, threads, labels
 
 
 def main():
@@ -71,9 +80,13 @@ def main():
     ap.add_argument("--iters", type=int, default=3)
     ap.add_argument("--methods", default="quickshift,slic,felzenszwalb")
     ap.add_argument("--sizes", default="224,512")
+    ap.add_argument("--base", type=pathlib.Path, default=None,
+                    help="another bench_segment binary to time in the same rounds (before)")
     args = ap.parse_args()
     if not BIN.exists():
         sys.exit(f"{BIN} is missing: cargo build --release --example bench_segment")
+    if args.base is not None and not args.base.exists():
+        sys.exit(f"--base {args.base} does not exist")
     methods = args.methods.split(",")
     sizes = [int(s) for s in args.sizes.split(",")]
     photo = data.astronaut()
@@ -88,6 +101,7 @@ def main():
 
     ref_ms = {}
     xai_ms = {}
+    base_ms = {}
     agree = {}
     threads = None
     for rnd in range(args.rounds):
@@ -98,6 +112,10 @@ def main():
                 x, threads, labels = time_xai(m, path, args.iters, tmp / "labels.npy")
                 ref_ms.setdefault((s, m), []).append(r)
                 xai_ms.setdefault((s, m), []).append(x)
+                b = None
+                if args.base is not None:
+                    b, _ = time_bin(args.base, m, path, args.iters)
+                    base_ms.setdefault((s, m), []).append(b)
                 if labels is not None:
                     if m == "quickshift":
                         agree[(s, m)] = ("same count" if labels.max() == ref_labels.max()
@@ -105,19 +123,29 @@ def main():
                     else:
                         agree[(s, m)] = ("identical" if np.array_equal(labels, ref_labels)
                                          else f"{int((labels != ref_labels).sum())} px differ")
-                print(f"round {rnd} {s}×{s} {m}: scikit-image {r:.1f} ms, xai {x:.1f} ms",
-                      file=sys.stderr)
+                before = "" if b is None else f" (before {b:.1f} ms)"
+                print(f"round {rnd} {s}×{s} {m}: scikit-image {r:.1f} ms, xai {x:.1f} ms"
+                      f"{before}, load {os.getloadavg()[0]:.1f}", file=sys.stderr)
 
     print(f"scikit-image {skimage.__version__}, numpy {np.__version__}, "
           f"xai threads {threads}, cpus {os.cpu_count()}, "
           f"load average {os.getloadavg()[0]:.1f}\n")
-    print("| image | method | scikit-image ms | xai ms | ratio | labels |")
-    print("|---|---|---:|---:|---:|---|")
+    if args.base is None:
+        print("| image | method | scikit-image ms | xai ms | ratio | labels |")
+        print("|---|---|---:|---:|---:|---|")
+    else:
+        print("| image | method | scikit-image ms | xai ms | ratio | before ms | ratio before "
+              "| labels |")
+        print("|---|---|---:|---:|---:|---:|---:|---|")
     for s in sizes:
         for m in methods:
             r = statistics.median(ref_ms[(s, m)])
             x = statistics.median(xai_ms[(s, m)])
-            print(f"| {s}×{s} | {m} | {r:.1f} | {x:.1f} | {r / x:.1f}× | "
+            before = ""
+            if args.base is not None:
+                b = statistics.median(base_ms[(s, m)])
+                before = f" {b:.1f} | {r / b:.1f}× |"
+            print(f"| {s}×{s} | {m} | {r:.1f} | {x:.1f} | {r / x:.1f}× |{before} "
                   f"{agree.get((s, m), 'n/a')} |")
 
 

@@ -25,6 +25,7 @@
 
 use ndarray::{Array3, ArrayView3};
 use rayon::prelude::*;
+use xai_models::simd::vectorize;
 
 use crate::{Error, Result};
 
@@ -57,10 +58,16 @@ pub fn rgb2lab(image: ArrayView3<'_, f64>) -> Result<Array3<f64>> {
     out.par_chunks_mut(3 * w.max(1))
         .zip(input.par_chunks(3 * w.max(1)))
         .for_each(|(o, i)| {
-            for (op, ip) in o.chunks_exact_mut(3).zip(i.chunks_exact(3)) {
-                let lin = [ip[0], ip[1], ip[2]].map(|v| table.expand(v));
-                op.copy_from_slice(&linear_to_lab(lin));
-            }
+            // With FMA the matrix's `mul_add`s are single instructions, not library calls.
+            vectorize(
+                #[inline(always)]
+                || {
+                    for (op, ip) in o.chunks_exact_mut(3).zip(i.chunks_exact(3)) {
+                        let lin = [ip[0], ip[1], ip[2]].map(|v| table.expand(v));
+                        op.copy_from_slice(&linear_to_lab(lin));
+                    }
+                },
+            )
         });
     Array3::from_shape_vec((h, w, 3), out).map_err(|e| Error::Data(format!("rgb2lab: {e}")))
 }
@@ -72,12 +79,50 @@ pub fn pixel_to_lab(rgb: [f64; 3]) -> [f64; 3] {
 
 /// sRGB gamma expansion of one channel value.
 #[inline]
-fn gamma_expand(v: f64) -> f64 {
+pub(crate) fn gamma_expand(v: f64) -> f64 {
     if v > 0.04045 {
         ((v + 0.055) / 1.055).powf(2.4)
     } else {
         v / 12.92
     }
+}
+
+/// The 8-bit level of every value (`v == n · (1/255)` to the bit, as `img_as_float` of an
+/// 8-bit image gives), or `None` when some value is not one.
+pub(crate) fn eight_bit_levels(values: &[f64]) -> Option<Vec<u8>> {
+    let scale = 1.0 / 255.0;
+    values
+        .iter()
+        .map(|&v| {
+            let n = (v * 255.0).round();
+            ((0.0..=255.0).contains(&n) && (n * scale).to_bits() == v.to_bits()).then_some(n as u8)
+        })
+        .collect()
+}
+
+/// Lab of an `(height, width, 3)` image given by 8-bit levels, where level n of any channel
+/// stands for the gamma-expanded value `lin[n]`: what [`rgb2lab`] gives for an image whose
+/// values are functions of their level alone, with each expansion computed once per level.
+pub(crate) fn levels_to_lab(
+    levels: &[u8],
+    (h, w): (usize, usize),
+    lin: &[f64; 256],
+) -> Result<Array3<f64>> {
+    let mut out = vec![0.0; levels.len()];
+    out.par_chunks_mut(3 * w.max(1))
+        .zip(levels.par_chunks(3 * w.max(1)))
+        .for_each(|(o, i)| {
+            vectorize(
+                #[inline(always)]
+                || {
+                    for (op, ip) in o.chunks_exact_mut(3).zip(i.chunks_exact(3)) {
+                        let px = [ip[0], ip[1], ip[2]].map(|n| lin[usize::from(n)]);
+                        op.copy_from_slice(&linear_to_lab(px));
+                    }
+                },
+            )
+        });
+    Array3::from_shape_vec((h, w, 3), out).map_err(|e| Error::Data(format!("rgb2lab: {e}")))
 }
 
 /// [`gamma_expand`] of the 256 values `n · (1/255)` that 8-bit images give (`img_as_float`),
@@ -95,7 +140,7 @@ impl GammaTable {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn expand(&self, v: f64) -> f64 {
         let n = (v * 255.0).round();
         if (0.0..=255.0).contains(&n) && (n * (1.0 / 255.0)).to_bits() == v.to_bits() {
@@ -107,7 +152,7 @@ impl GammaTable {
 }
 
 /// Linear RGB → Lab.
-#[inline]
+#[inline(always)]
 fn linear_to_lab(lin: [f64; 3]) -> [f64; 3] {
     let mut f = [0.0; 3];
     for (k, row) in XYZ_FROM_RGB.iter().enumerate() {
@@ -124,4 +169,32 @@ fn linear_to_lab(lin: [f64; 3]) -> [f64; 3] {
         500.0 * (f[0] - f[1]),
         200.0 * (f[1] - f[2]),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn levels_give_rgb2labs_bits() {
+        // An 8-bit image in 3..=250, scaled to [0, 1] as SLIC scales it: every scaled value
+        // is a function of its level, and most are not levels themselves.
+        let (h, w) = (7, 11);
+        let levels: Vec<u8> = (0..h * w * 3).map(|i| (3 + (i * 37) % 248) as u8).collect();
+        let (lo, hi) = (3.0 / 255.0, 250.0 / 255.0);
+        let scaled = |n: u8| (f64::from(n) * (1.0 / 255.0) - lo) / (hi - lo);
+        let image =
+            Array3::from_shape_vec((h, w, 3), levels.iter().map(|&n| scaled(n)).collect()).unwrap();
+        let lin: [f64; 256] = std::array::from_fn(|n| gamma_expand(scaled(n as u8)));
+        let a = levels_to_lab(&levels, (h, w), &lin).unwrap();
+        let b = rgb2lab(image.view()).unwrap();
+        assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()));
+        let plain: Vec<f64> = levels
+            .iter()
+            .map(|&n| f64::from(n) * (1.0 / 255.0))
+            .collect();
+        assert_eq!(eight_bit_levels(&plain), Some(levels));
+        assert_eq!(eight_bit_levels(&[0.5]), None);
+    }
 }

@@ -23,6 +23,7 @@
 
 use ndarray::{Array3, ArrayView3, Axis};
 use rayon::prelude::*;
+use xai_models::simd::vectorize;
 
 use crate::{Error, Result};
 
@@ -94,7 +95,7 @@ pub(crate) fn pairwise_sum(a: &[f64]) -> f64 {
 }
 
 /// Index `i` (may lie outside `0..n`) under half-sample symmetric reflection.
-#[inline]
+#[inline(always)]
 pub(crate) fn reflect(i: isize, n: usize) -> usize {
     let n2 = 2 * n as isize;
     let m = i.rem_euclid(n2);
@@ -140,7 +141,10 @@ pub(crate) fn filter_axis(data: &mut Array3<f64>, axis: Axis, sigma: f64) {
             slice
                 .par_chunks_mut(row.max(1))
                 .for_each_init(Vec::new, |ext, line| {
-                    filter_interleaved(line, c, &weights, ext)
+                    vectorize(
+                        #[inline(always)]
+                        || filter_interleaved(line, c, &weights, ext),
+                    )
                 });
         }
         return;
@@ -170,27 +174,33 @@ fn filter_rows(data: &mut [f64], h: usize, row: usize, weights: &[f64]) {
     data.par_chunks_mut(row.max(1))
         .enumerate()
         .for_each(|(y, out)| {
-            let centre = &input[y * row..(y + 1) * row];
-            for (o, x) in out.iter_mut().zip(centre) {
-                *o = x * weights[0];
-            }
-            for j in (1..=r).rev() {
-                let a = reflect(y as isize - j as isize, h);
-                let b = reflect((y + j) as isize, h);
-                let (xa, xb) = (
-                    &input[a * row..(a + 1) * row],
-                    &input[b * row..(b + 1) * row],
-                );
-                let wj = weights[j];
-                for ((o, p), q) in out.iter_mut().zip(xa).zip(xb) {
-                    *o += (p + q) * wj;
-                }
-            }
+            vectorize(
+                #[inline(always)]
+                || {
+                    let centre = &input[y * row..(y + 1) * row];
+                    for (o, x) in out.iter_mut().zip(centre) {
+                        *o = x * weights[0];
+                    }
+                    for j in (1..=r).rev() {
+                        let a = reflect(y as isize - j as isize, h);
+                        let b = reflect((y + j) as isize, h);
+                        let (xa, xb) = (
+                            &input[a * row..(a + 1) * row],
+                            &input[b * row..(b + 1) * row],
+                        );
+                        let wj = weights[j];
+                        for ((o, p), q) in out.iter_mut().zip(xa).zip(xb) {
+                            *o += (p + q) * wj;
+                        }
+                    }
+                },
+            )
         });
 }
 
 /// Filters one row of `c` interleaved channels along its length, in place, with
 /// filter_line's arithmetic; `ext` is scratch space for the reflected row.
+#[inline(always)]
 fn filter_interleaved(line: &mut [f64], c: usize, weights: &[f64], ext: &mut Vec<f64>) {
     let n = line.len() / c.max(1);
     let r = weights.len() - 1;

@@ -7,6 +7,7 @@
 use ndarray::{Array2, ArrayView3, Axis};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use xai_models::simd::vectorize;
 
 use super::{check_at_least, check_image, check_rgb, color, gaussian, Segmenter};
 use crate::{Error, Result};
@@ -113,11 +114,14 @@ impl Segmenter for Slic {
             .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
                 (a.min(v), b.max(v))
             });
-        img.mapv_inplace(|v| v - lo);
-        if hi != lo {
-            let range = hi - lo;
-            img.mapv_inplace(|v| v / range);
-        }
+        let scaled = |v: f64| {
+            let v = v - lo;
+            if hi != lo {
+                v / (hi - lo)
+            } else {
+                v
+            }
+        };
         let lab = match self.convert2lab {
             Some(true) => {
                 check_rgb(&image, "slic")?;
@@ -126,8 +130,23 @@ impl Segmenter for Slic {
             None => ch == 3,
             Some(false) => false,
         };
-        if lab {
-            img = color::rgb2lab(img.view())?;
+        let levels = if lab {
+            img.as_slice().and_then(color::eight_bit_levels)
+        } else {
+            None
+        };
+        if let Some(levels) = levels {
+            // An 8-bit image: the scaled value, and so its gamma expansion, is a function of
+            // the level alone, computed once per level instead of once per pixel.
+            let lin: [f64; 256] =
+                std::array::from_fn(|n| color::gamma_expand(scaled(n as f64 * (1.0 / 255.0))));
+            img = color::levels_to_lab(&levels, (h, w), &lin)?;
+        } else {
+            // Subtract, then divide, over the whole image, as scikit-image does in place.
+            img.mapv_inplace(scaled);
+            if lab {
+                img = color::rgb2lab(img.view())?;
+            }
         }
         if self.sigma > 0.0 {
             // scikit-image filters the (1, H, W, C) volume: the singleton z axis first.
@@ -272,63 +291,87 @@ fn kmeans(
             .zip(dist.par_chunks_mut(w))
             .enumerate()
             .for_each_init(Vec::new, |buf: &mut Vec<f64>, (y, (near_row, dist_row))| {
-                for (c, b) in boxes.iter().enumerate() {
-                    let Some((y0, y1, x0, x1)) = *b else { continue };
-                    if y < y0 || y >= y1 || x0 >= x1 {
-                        continue;
-                    }
-                    let cen = &centres_ro[c * nf..(c + 1) * nf];
-                    let (cz, cy, cx) = (cen[0], cen[1], cen[2]);
-                    let dz = cz * cz; // z = 0
-                    let ty = cy - y as f64;
-                    let dzy = dz + ty * ty;
-                    // Colour distances of the window row, channel by channel (vectorised).
-                    buf.clear();
-                    buf.resize(x1 - x0, 0.0);
-                    for (plane, &m) in planes.iter().zip(&cen[3..]) {
-                        let row = &plane[y * w + x0..y * w + x1];
-                        for (o, v) in buf.iter_mut().zip(row) {
-                            let t = v - m;
-                            *o += t * t;
+                vectorize(
+                    #[inline(always)]
+                    || {
+                        for (c, b) in boxes.iter().enumerate() {
+                            let Some((y0, y1, x0, x1)) = *b else { continue };
+                            if y < y0 || y >= y1 || x0 >= x1 {
+                                continue;
+                            }
+                            let cen = &centres_ro[c * nf..(c + 1) * nf];
+                            let (cz, cy, cx) = (cen[0], cen[1], cen[2]);
+                            let dz = cz * cz; // z = 0
+                            let ty = cy - y as f64;
+                            let dzy = dz + ty * ty;
+                            // Colour distances of the window row, channel by channel (vectorised).
+                            buf.clear();
+                            buf.resize(x1 - x0, 0.0);
+                            for (plane, &m) in planes.iter().zip(&cen[3..]) {
+                                let row = &plane[y * w + x0..y * w + x1];
+                                for (o, v) in buf.iter_mut().zip(row) {
+                                    let t = v - m;
+                                    *o += t * t;
+                                }
+                            }
+                            let max_c = max_color_ro[c];
+                            let xs = &xf[x0..x1];
+                            let label = c as i32;
+                            for (((dc, &x), d_old), n_old) in buf
+                                .iter()
+                                .zip(xs)
+                                .zip(&mut dist_row[x0..x1])
+                                .zip(&mut near_row[x0..x1])
+                            {
+                                let tx = cx - x;
+                                let mut d = (dzy + tx * tx) * spatial_weight;
+                                d += if slic_zero { dc / max_c } else { *dc };
+                                let closer = *d_old > d;
+                                *d_old = if closer { d } else { *d_old };
+                                *n_old = if closer { label } else { *n_old };
+                            }
                         }
-                    }
-                    let max_c = max_color_ro[c];
-                    let xs = &xf[x0..x1];
-                    let label = c as i32;
-                    for (((dc, &x), d_old), n_old) in buf
-                        .iter()
-                        .zip(xs)
-                        .zip(&mut dist_row[x0..x1])
-                        .zip(&mut near_row[x0..x1])
-                    {
-                        let tx = cx - x;
-                        let mut d = (dzy + tx * tx) * spatial_weight;
-                        d += if slic_zero { dc / max_c } else { *dc };
-                        let closer = *d_old > d;
-                        *d_old = if closer { d } else { *d_old };
-                        *n_old = if closer { label } else { *n_old };
-                    }
-                }
+                    },
+                )
             });
-        // Update: means of position and colour, summed in raster order.
+        // Update: means of position and colour. Positions are integers, whose sums are exact
+        // in any order (far below 2⁵³); colours are summed per cluster in raster order, as
+        // scikit-image does, a run of equal labels at a time in a register.
         let mut count = vec![0usize; k];
-        centres.fill(0.0);
-        for y in 0..h {
-            for x in 0..w {
-                let l = nearest[y * w + x];
-                if l < 0 {
-                    continue;
-                }
-                let c = l as usize;
-                count[c] += 1;
-                let cen = &mut centres[c * nf..(c + 1) * nf];
-                cen[1] += y as f64;
-                cen[2] += x as f64;
-                let p = &data[(y * w + x) * ch..(y * w + x + 1) * ch];
-                for (m, v) in cen[3..].iter_mut().zip(p) {
-                    *m += v;
+        let mut sum_yx = vec![(0u64, 0u64); k];
+        for (y, row) in nearest.chunks_exact(w).enumerate() {
+            for (x, &l) in row.iter().enumerate() {
+                if l >= 0 {
+                    let c = l as usize;
+                    count[c] += 1;
+                    sum_yx[c].0 += y as u64;
+                    sum_yx[c].1 += x as u64;
                 }
             }
+        }
+        centres.fill(0.0);
+        for (cen, &(sy, sx)) in centres.chunks_exact_mut(nf).zip(&sum_yx) {
+            cen[1] = sy as f64;
+            cen[2] = sx as f64;
+        }
+        let mut start = 0;
+        while start < nearest.len() {
+            let l = nearest[start];
+            let end = nearest[start..]
+                .iter()
+                .position(|&m| m != l)
+                .map_or(nearest.len(), |n| start + n);
+            if l >= 0 {
+                let c = l as usize;
+                for (m, plane) in centres[c * nf + 3..(c + 1) * nf].iter_mut().zip(&planes) {
+                    let mut acc = *m;
+                    for v in &plane[start..end] {
+                        acc += v;
+                    }
+                    *m = acc;
+                }
+            }
+            start = end;
         }
         for c in 0..k {
             let n = count[c] as f64;
