@@ -415,24 +415,27 @@ fn pmi(
                     .map(|(ri, &i)| {
                         let row = row_of(i);
                         let buf = &mut *buf;
-                        xai_models::simd::vectorize(move || {
-                            let m = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(temp * v));
-                            let mut parts = [0f64; 8];
-                            for c0 in (0..c_total).step_by(CONCEPT_CHUNK) {
-                                let w = CONCEPT_CHUNK.min(c_total - c0);
-                                let at = c0 * in_group + ri * w;
-                                let dst = &mut buf[at..at + w];
-                                for (o, &v) in dst.iter_mut().zip(&row[c0..c0 + w]) {
-                                    *o = exp_f32(temp * v - m);
-                                }
-                                for chunk in dst.chunks(8) {
-                                    for (p, &e) in parts.iter_mut().zip(chunk) {
-                                        *p += e as f64;
+                        xai_models::simd::vectorize(
+                            #[inline(always)]
+                            move || {
+                                let m = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(temp * v));
+                                let mut parts = [0f64; 8];
+                                for c0 in (0..c_total).step_by(CONCEPT_CHUNK) {
+                                    let w = CONCEPT_CHUNK.min(c_total - c0);
+                                    let at = c0 * in_group + ri * w;
+                                    let dst = &mut buf[at..at + w];
+                                    for (o, &v) in dst.iter_mut().zip(&row[c0..c0 + w]) {
+                                        *o = exp_f32(temp * v - m);
+                                    }
+                                    for chunk in dst.chunks(8) {
+                                        for (p, &e) in parts.iter_mut().zip(chunk) {
+                                            *p += e as f64;
+                                        }
                                     }
                                 }
-                            }
-                            (m, parts.iter().sum())
-                        })
+                                (m, parts.iter().sum())
+                            },
+                        )
                     })
                     .collect::<Vec<_>>()
             })
@@ -441,17 +444,20 @@ fn pmi(
         rows.par_iter()
             .map(|&i| {
                 let row = row_of(i);
-                xai_models::simd::vectorize(|| {
-                    let m = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(temp * v));
-                    // Eight partial sums, so the additions vectorise.
-                    let mut parts = [0f64; 8];
-                    for chunk in row.chunks(8) {
-                        for (p, &v) in parts.iter_mut().zip(chunk) {
-                            *p += exp_f32(temp * v - m) as f64;
+                xai_models::simd::vectorize(
+                    #[inline(always)]
+                    || {
+                        let m = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(temp * v));
+                        // Eight partial sums, so the additions vectorise.
+                        let mut parts = [0f64; 8];
+                        for chunk in row.chunks(8) {
+                            for (p, &v) in parts.iter_mut().zip(chunk) {
+                                *p += exp_f32(temp * v - m) as f64;
+                            }
                         }
-                    }
-                    (m, parts.iter().sum())
-                })
+                        (m, parts.iter().sum())
+                    },
+                )
             })
             .collect()
     };
@@ -493,11 +499,14 @@ fn pmi(
                 .for_each(|(out, (&i, &(m, sum)))| {
                     let row = &row_of(i)[c0..c0 + w];
                     let inv = (1.0 / sum) as f32;
-                    xai_models::simd::vectorize(|| {
-                        for (o, &v) in out.iter_mut().zip(row) {
-                            *o = exp_f32(temp * v - m) * inv;
-                        }
-                    })
+                    xai_models::simd::vectorize(
+                        #[inline(always)]
+                        || {
+                            for (o, &v) in out.iter_mut().zip(row) {
+                                *o = exp_f32(temp * v - m) * inv;
+                            }
+                        },
+                    )
                 });
         }
         let prob = &prob[..if store { 0 } else { rows.len() * w }];
@@ -543,26 +552,29 @@ fn pmi(
         .for_each(|(b, out)| {
             let c0 = b * CONCEPT_CHUNK;
             let w = out.len();
-            xai_models::simd::vectorize(|| {
-                let mut max = vec![f64::NEG_INFINITY; w];
-                for u in 0..units {
-                    let row = &l_flat[u * c_total + c0..u * c_total + c0 + w];
-                    for (m, &v) in max.iter_mut().zip(row) {
-                        *m = m.max(v);
+            xai_models::simd::vectorize(
+                #[inline(always)]
+                || {
+                    let mut max = vec![f64::NEG_INFINITY; w];
+                    for u in 0..units {
+                        let row = &l_flat[u * c_total + c0..u * c_total + c0 + w];
+                        for (m, &v) in max.iter_mut().zip(row) {
+                            *m = m.max(v);
+                        }
                     }
-                }
-                let mut sum = vec![0f64; w];
-                for u in 0..units {
-                    let row = &l_flat[u * c_total + c0..u * c_total + c0 + w];
-                    for ((s, &v), &m) in sum.iter_mut().zip(row).zip(&max) {
-                        // exp of a value ≤ 0 whose relative error (3e-7) moves the prior by < 1e-6.
-                        *s += exp_f32((v - m) as f32) as f64;
+                    let mut sum = vec![0f64; w];
+                    for u in 0..units {
+                        let row = &l_flat[u * c_total + c0..u * c_total + c0 + w];
+                        for ((s, &v), &m) in sum.iter_mut().zip(row).zip(&max) {
+                            // exp of a value ≤ 0 whose relative error (3e-7) moves the prior by < 1e-6.
+                            *s += exp_f32((v - m) as f32) as f64;
+                        }
                     }
-                }
-                for ((o, m), s) in out.iter_mut().zip(max).zip(sum) {
-                    *o = m + s.ln() - ln_u;
-                }
-            })
+                    for ((o, m), s) in out.iter_mut().zip(max).zip(sum) {
+                        *o = m + s.ln() - ln_u;
+                    }
+                },
+            )
         });
     let lam = lam as f64;
     let mut out = vec![0f32; units * c_total];
@@ -644,27 +656,30 @@ fn sum_log_factors_f32<'a>(
     group: usize,
     w: usize,
 ) -> Vec<f64> {
-    xai_models::simd::vectorize(move || {
-        let mut acc = vec![1f32; w];
-        let mut exponent = vec![0i32; w];
-        let mut in_group = 0;
-        for (((p, scale), &floor), &slope) in rows.zip(floors).zip(slopes) {
-            let slope = slope * scale;
-            for (x, &v) in acc.iter_mut().zip(p) {
-                *x *= floor + slope * v;
+    xai_models::simd::vectorize(
+        #[inline(always)]
+        move || {
+            let mut acc = vec![1f32; w];
+            let mut exponent = vec![0i32; w];
+            let mut in_group = 0;
+            for (((p, scale), &floor), &slope) in rows.zip(floors).zip(slopes) {
+                let slope = slope * scale;
+                for (x, &v) in acc.iter_mut().zip(p) {
+                    *x *= floor + slope * v;
+                }
+                in_group += 1;
+                if in_group == group {
+                    renormalise(&mut acc, &mut exponent);
+                    in_group = 0;
+                }
             }
-            in_group += 1;
-            if in_group == group {
-                renormalise(&mut acc, &mut exponent);
-                in_group = 0;
-            }
-        }
-        renormalise(&mut acc, &mut exponent);
-        acc.iter()
-            .zip(&exponent)
-            .map(|(&x, &e)| (x as f64).ln() + e as f64 * std::f64::consts::LN_2)
-            .collect()
-    })
+            renormalise(&mut acc, &mut exponent);
+            acc.iter()
+                .zip(&exponent)
+                .map(|(&x, &e)| (x as f64).ln() + e as f64 * std::f64::consts::LN_2)
+                .collect()
+        },
+    )
 }
 
 /// Moves each (positive, normal) value's binary exponent into `exponent`, leaving [1, 2).
@@ -685,29 +700,32 @@ fn sum_log_factors_f64<'a>(
     group: usize,
     w: usize,
 ) -> Vec<f64> {
-    xai_models::simd::vectorize(move || {
-        let mut total = vec![0f64; w];
-        let mut acc = vec![1f64; w];
-        let mut in_group = 0;
-        for (((p, scale), &floor), &slope) in rows.zip(floors).zip(slopes) {
-            let slope = slope as f64 * scale as f64;
-            for (x, &v) in acc.iter_mut().zip(p) {
-                *x *= floor + slope * v as f64;
-            }
-            in_group += 1;
-            if in_group == group {
-                for (t, x) in total.iter_mut().zip(acc.iter_mut()) {
-                    *t += x.ln();
-                    *x = 1.0;
+    xai_models::simd::vectorize(
+        #[inline(always)]
+        move || {
+            let mut total = vec![0f64; w];
+            let mut acc = vec![1f64; w];
+            let mut in_group = 0;
+            for (((p, scale), &floor), &slope) in rows.zip(floors).zip(slopes) {
+                let slope = slope as f64 * scale as f64;
+                for (x, &v) in acc.iter_mut().zip(p) {
+                    *x *= floor + slope * v as f64;
                 }
-                in_group = 0;
+                in_group += 1;
+                if in_group == group {
+                    for (t, x) in total.iter_mut().zip(acc.iter_mut()) {
+                        *t += x.ln();
+                        *x = 1.0;
+                    }
+                    in_group = 0;
+                }
             }
-        }
-        for (t, x) in total.iter_mut().zip(&acc) {
-            *t += x.ln();
-        }
-        total
-    })
+            for (t, x) in total.iter_mut().zip(&acc) {
+                *t += x.ln();
+            }
+            total
+        },
+    )
 }
 
 /// `Σ_rows f(x[row, c])` for each column, in f64: blocks of rows in parallel, each read in
@@ -721,15 +739,18 @@ fn column_sums(x: ArrayView2<'_, f32>, f: impl Fn(f32) -> f64 + Sync) -> Vec<f64
     }
     flat.par_chunks(c * 256)
         .map(|block| {
-            xai_models::simd::vectorize(|| {
-                let mut sums = vec![0f64; c];
-                for row in block.chunks(c) {
-                    for (acc, &v) in sums.iter_mut().zip(row) {
-                        *acc += f(v);
+            xai_models::simd::vectorize(
+                #[inline(always)]
+                || {
+                    let mut sums = vec![0f64; c];
+                    for row in block.chunks(c) {
+                        for (acc, &v) in sums.iter_mut().zip(row) {
+                            *acc += f(v);
+                        }
                     }
-                }
-                sums
-            })
+                    sums
+                },
+            )
         })
         .reduce(
             || vec![0f64; c],
@@ -807,12 +828,15 @@ fn cos3(s: ArrayView2<'_, f32>, a: ArrayView2<'_, f32>, min_norm: f32) -> Result
         let mut y = x.as_standard_layout().into_owned();
         if let Some(flat) = y.as_slice_mut() {
             flat.par_chunks_mut(means.len().max(1)).for_each(|row| {
-                xai_models::simd::vectorize(|| {
-                    for (v, &m) in row.iter_mut().zip(&means) {
-                        let d = *v - m;
-                        *v = d * d * d;
-                    }
-                })
+                xai_models::simd::vectorize(
+                    #[inline(always)]
+                    || {
+                        for (v, &m) in row.iter_mut().zip(&means) {
+                            let d = *v - m;
+                            *v = d * d * d;
+                        }
+                    },
+                )
             });
         }
         y

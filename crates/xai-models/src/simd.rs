@@ -10,12 +10,16 @@
 //! lanes changes how many elements one instruction handles, not any rounding. Parity tests that
 //! hold a loop to a reference bit for bit stay valid on every CPU.
 //!
-//! Only code inlined into the closure gets the wider instructions: mark the helpers a hot loop
-//! calls `#[inline(always)]`.
+//! Only code inlined into the AVX2 wrapper gets the wider instructions. **Mark the closure
+//! itself `#[inline(always)]`** (stable Rust allows the attribute on a closure passed as an
+//! argument): without it, release builds call the closure body compiled for the baseline
+//! (`objdump -d` shows no `ymm` registers in it). Helpers the loop calls need
+//! `#[inline(always)]` too.
 //!
 //! ```
 //! let xs: Vec<f64> = (0..1000).map(|i| i as f64).collect();
-//! let squares: Vec<f64> = xai_models::simd::vectorize(|| xs.iter().map(|x| x * x).collect());
+//! let squares: Vec<f64> =
+//!     xai_models::simd::vectorize(#[inline(always)] || xs.iter().map(|x| x * x).collect());
 //! assert_eq!(squares[12], 144.0);
 //! ```
 
@@ -34,13 +38,19 @@ mod tests {
     fn same_bits_as_the_baseline_loop() {
         let xs: Vec<f64> = (0..4099).map(|i| (i as f64 * 0.37).sin() * 1e3).collect();
         let plain: Vec<f64> = xs.iter().map(|x| x * 1.000_000_1 + 0.25 * x).collect();
-        let wide: Vec<f64> = vectorize(|| xs.iter().map(|x| x * 1.000_000_1 + 0.25 * x).collect());
+        let wide: Vec<f64> = vectorize(
+            #[inline(always)]
+            || xs.iter().map(|x| x * 1.000_000_1 + 0.25 * x).collect(),
+        );
         assert!(plain
             .iter()
             .zip(&wide)
             .all(|(a, b)| a.to_bits() == b.to_bits()));
         let sum_plain: f64 = xs.iter().sum();
-        let sum_wide: f64 = vectorize(|| xs.iter().sum());
+        let sum_wide: f64 = vectorize(
+            #[inline(always)]
+            || xs.iter().sum(),
+        );
         assert_eq!(sum_plain.to_bits(), sum_wide.to_bits());
     }
 }
