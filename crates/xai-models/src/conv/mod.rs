@@ -17,6 +17,10 @@
 //!   otherwise the product, im2col and the epilogue are parallel within the image;
 //! - is differentiable with respect to its input (not its constant weights): the backward
 //!   pass masks the gradient by the ReLU, multiplies by `Wᵀ` and scatters back (col2im).
+//! - computes the forward pass of 3×3 stride-1 convolutions with Winograd F(2×2, 3×3) (2.25×
+//!   fewer multiplications, transformed weights built once; see [`ConvAlgorithm`] for the
+//!   choice and `XAI_CONV_ALGORITHM=direct` to turn it off); their backward pass stays the
+//!   direct one above.
 //!
 //! [`crate::ops::max_pool2d`] is, on CPU `f32` tensors, torch's `MaxPool2d(kernel, stride,
 //! padding)` as a custom op with a backward pass that, like torch, routes each output's

@@ -320,6 +320,7 @@ fn winograd_matches_the_direct_product() {
         (2, 17, 13, 11, 19, 1),
         (1, 64, 14, 14, 64, 1),
         (16, 33, 7, 7, 29, 1),
+        (5, 8, 14, 14, 6, 1), // images grouped, the last group smaller
         (3, 8, 1, 1, 4, 1),
         (2, 6, 8, 9, 5, 0),
         (1, 4, 5, 6, 3, 2),

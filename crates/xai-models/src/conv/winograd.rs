@@ -51,9 +51,12 @@ pub(super) fn transform_weights(weight: &[f32], c_out: usize, c_in: usize) -> Ve
 }
 
 /// Whether [`super::ConvAlgorithm::Auto`] takes Winograd for a 3×3 stride-1 convolution of
-/// these sizes (from `examples/bench_layers.rs --compare`, see docs/PERFORMANCE.md).
-pub(super) fn pays_off(_c_out: usize, _c_in: usize, _g: &super::Geom) -> bool {
-    true
+/// these sizes. Measured with `examples/bench_layers.rs --compare` (docs/PERFORMANCE.md) on
+/// ResNet's shapes (64–512 channels): Winograd won on all of them except the 7×7 stage at
+/// batch 1, whose 16 tiles make the products too narrow (a tie there). Fewer channels (CLIP's
+/// ResNet stem has 32) were not measured and keep the direct product.
+pub(super) fn pays_off(c_out: usize, c_in: usize, g: &super::Geom) -> bool {
+    c_out >= 64 && c_in >= 64 && g.n * g.ho.div_ceil(2) * g.wo.div_ceil(2) >= 32
 }
 
 /// The sizes of one image's Winograd pass.
@@ -174,10 +177,10 @@ fn output_channel(
     }
 }
 
-/// Tiles one matrix product should have at least: small images (ResNet's 14×14 and 7×7
+/// About how many tiles one matrix product covers: small images (ResNet's 14×14 and 7×7
 /// stages have 49 and 16 tiles) are grouped so that the products are wide enough for gemm's
 /// micro-kernel and each transformed weight matrix is streamed once per group, not per image.
-const GROUP_TILES: usize = 256;
+const GROUP_TILES: usize = 128;
 
 /// The whole batch through Winograd: `act(conv(x) + bias [+ residual])` for `x` of `n_img`
 /// images of `c_in × h × w`; returns the `n_img × c_out × ho × wo` output.
@@ -204,7 +207,12 @@ pub(super) fn forward(
     if total == 0 || per_in == 0 {
         return Ok(out);
     }
-    let groups = (n_img * t.count()).div_ceil(GROUP_TILES).clamp(1, n_img);
+    let mut groups = (n_img * t.count()).div_ceil(GROUP_TILES).clamp(1, n_img);
+    // A whole number of groups per thread, so that splitting over groups stays balanced.
+    let threads = rayon::current_num_threads().max(1);
+    if groups > 1 && groups < n_img {
+        groups = groups.next_multiple_of(threads).min(n_img);
+    }
     let size = n_img.div_ceil(groups);
     let groups = n_img.div_ceil(size);
     let run = |gi: usize, o: &mut [f32], scratch: &mut Vec<f32>, threads: Threads| {
