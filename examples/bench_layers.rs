@@ -3,8 +3,12 @@
 //! threads (alternating, best of `--iters`), the GFLOP/s and the parallel efficiency, and
 //! the share of the network's convolution time. With `--grad`, the input-gradient pass.
 //!
+//! With `--compare`, instead: the 3×3 stride-1 shapes through the direct product and through
+//! Winograd F(2×2, 3×3), alternating, on 1 and on all threads.
+//!
 //! ```text
 //! cargo run --release --example bench_layers -- --arch resnet50 --batch 1
+//! cargo run --release --example bench_layers -- --arch resnet18 --batch 16 --compare
 //! ```
 
 use std::collections::BTreeMap;
@@ -12,7 +16,7 @@ use std::time::Instant;
 
 use clap::Parser;
 use xai::models::candle_core::{Device, Tensor, Var};
-use xai::models::conv::PackedConv;
+use xai::models::conv::{ConvAlgorithm, PackedConv};
 use xai::models::{BlockKind, ResNetConfig};
 
 #[derive(Parser)]
@@ -26,6 +30,9 @@ struct Args {
     /// Time the input-gradient pass (forward + backward) instead of the forward.
     #[arg(long)]
     grad: bool,
+    /// Compare the direct product with Winograd on the 3×3 stride-1 shapes.
+    #[arg(long)]
+    compare: bool,
 }
 
 /// (c_in, c_out, k, stride, input side) → how many times the network has it.
@@ -69,6 +76,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         rayon::ThreadPoolBuilder::new().num_threads(1).build()?,
         rayon::ThreadPoolBuilder::new().num_threads(all).build()?,
     ];
+    if args.compare {
+        return compare(&args, &cfg, &pools);
+    }
     println!(
         "{} batch {} {}, best of {} (1 thread / {all} threads)\n",
         args.arch,
@@ -123,5 +133,66 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     println!("\nsum of convolutions ({all} threads): {total:.1} ms");
+    Ok(())
+}
+
+/// Direct against Winograd per 3×3 stride-1 shape, forward with ReLU, best of `--iters`.
+fn compare(
+    args: &Args,
+    cfg: &ResNetConfig,
+    pools: &[rayon::ThreadPool; 2],
+) -> Result<(), Box<dyn std::error::Error>> {
+    let dev = Device::Cpu;
+    let all = pools[1].current_num_threads();
+    println!(
+        "{} batch {} forward, direct vs Winograd, best of {}\n",
+        args.arch, args.batch, args.iters
+    );
+    println!("| c_in→c_out, side | count | direct (1) | Winograd (1) | direct ({all}) | Winograd ({all}) | speed-up (1 / {all}) |");
+    println!("|---|---|---|---|---|---|---|");
+    let mut sums = [0.0f64; 4];
+    for (&(ci, co, k, s, side), &count) in &shapes(cfg) {
+        if k != 3 || s != 1 {
+            continue;
+        }
+        let w = Tensor::randn(0f32, 0.1, (co, ci, 3, 3), &dev)?;
+        let b = Tensor::randn(0f32, 0.1, co, &dev)?;
+        let conv = PackedConv::new(&w, Some(&b), 1, 1)?;
+        let convs = [
+            conv.clone().with_algorithm(ConvAlgorithm::Direct),
+            conv.with_algorithm(ConvAlgorithm::Winograd),
+        ];
+        let x = Tensor::randn(0f32, 1.0, (args.batch, ci, side, side), &dev)?;
+        // best[pool][algorithm]
+        let mut best = [[f64::INFINITY; 2]; 2];
+        for _ in 0..args.iters {
+            for (p, pool) in pools.iter().enumerate() {
+                for (a, c) in convs.iter().enumerate() {
+                    let t = Instant::now();
+                    pool.install(|| c.forward(&x, true))?;
+                    best[p][a] = best[p][a].min(t.elapsed().as_secs_f64() * 1e3);
+                }
+            }
+        }
+        for (i, v) in [best[0][0], best[0][1], best[1][0], best[1][1]]
+            .iter()
+            .enumerate()
+        {
+            sums[i] += v * count as f64;
+        }
+        println!(
+            "| {ci}→{co}, {side} | {count} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2}× / {:.2}× |",
+            best[0][0],
+            best[0][1],
+            best[1][0],
+            best[1][1],
+            best[0][0] / best[0][1],
+            best[1][0] / best[1][1]
+        );
+    }
+    println!(
+        "\nsum over the network's 3×3 stride-1 convolutions: direct {:.1} / {:.1} ms, Winograd {:.1} / {:.1} ms (1 / {all} threads)",
+        sums[0], sums[2], sums[1], sums[3]
+    );
     Ok(())
 }

@@ -17,6 +17,10 @@
 //!   otherwise the product, im2col and the epilogue are parallel within the image;
 //! - is differentiable with respect to its input (not its constant weights): the backward
 //!   pass masks the gradient by the ReLU, multiplies by `Wᵀ` and scatters back (col2im).
+//! - computes the forward pass of 3×3 stride-1 convolutions with Winograd F(2×2, 3×3) (2.25×
+//!   fewer multiplications, transformed weights built once; see [`ConvAlgorithm`] for the
+//!   choice and `XAI_CONV_ALGORITHM=direct` to turn it off); their backward pass stays the
+//!   direct one above.
 //!
 //! [`crate::ops::max_pool2d`] is, on CPU `f32` tensors, torch's `MaxPool2d(kernel, stride,
 //! padding)` as a custom op with a backward pass that, like torch, routes each output's
@@ -26,6 +30,7 @@
 //! the CPU and candle's own ops on other devices.
 
 mod kernel;
+mod winograd;
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Shape, Tensor};
@@ -58,6 +63,54 @@ impl From<KernelError> for candle_core::Error {
 
 type KResult<T> = std::result::Result<T, KernelError>;
 
+/// How a [`PackedConv`] computes its forward pass (the backward pass is always the direct one).
+///
+/// The default comes from the environment variable [`ConvAlgorithm::ENV`]
+/// (`XAI_CONV_ALGORITHM=auto|direct|winograd`, unset = `auto`), read when a convolution is
+/// built; [`PackedConv::with_algorithm`] overrides it per convolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ConvAlgorithm {
+    /// Winograd F(2×2, 3×3) for the 3×3 stride-1 convolutions where it measured faster than
+    /// the direct product, the direct product elsewhere.
+    #[default]
+    Auto,
+    /// im2col (or the image itself for 1×1) and one matrix product everywhere.
+    Direct,
+    /// Winograd F(2×2, 3×3) for every 3×3 stride-1 convolution, the direct product elsewhere.
+    Winograd,
+}
+
+impl ConvAlgorithm {
+    /// The environment variable that sets the default: `auto`, `direct` or `winograd`.
+    pub const ENV: &'static str = "XAI_CONV_ALGORITHM";
+
+    /// The algorithm [`ConvAlgorithm::ENV`] asks for (`Auto` when it is unset or empty).
+    pub fn from_env() -> Result<Self> {
+        match std::env::var(Self::ENV) {
+            Ok(v) if !v.trim().is_empty() => v.parse(),
+            _ => Ok(Self::Auto),
+        }
+    }
+}
+
+impl std::str::FromStr for ConvAlgorithm {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "direct" => Ok(Self::Direct),
+            "winograd" => Ok(Self::Winograd),
+            other => Err(Error::Parameter {
+                name: "XAI_CONV_ALGORITHM",
+                reason: format!(
+                    "unknown convolution algorithm `{other}`; use auto, direct or winograd (or unset it)"
+                ),
+            }),
+        }
+    }
+}
+
 /// A 2-D convolution (square kernel, no groups or dilation) with a bias, its weights laid out
 /// once for the CPU kernels.
 ///
@@ -87,6 +140,10 @@ pub struct PackedConv {
     k: usize,
     stride: usize,
     padding: usize,
+    /// Winograd-transformed weights (`[16][c_out][c_in]`) for a 3×3 stride-1 convolution whose
+    /// algorithm is not [`ConvAlgorithm::Direct`].
+    winograd: Option<Arc<[f32]>>,
+    algorithm: ConvAlgorithm,
 }
 
 /// The sizes of one call.
@@ -250,7 +307,7 @@ impl PackedConv {
                 ),
             });
         }
-        Ok(Self {
+        let conv = Self {
             weight: weight.into(),
             bias: bias.into(),
             c_out,
@@ -258,7 +315,40 @@ impl PackedConv {
             k,
             stride,
             padding,
-        })
+            winograd: None,
+            algorithm: ConvAlgorithm::Direct,
+        };
+        Ok(conv.with_algorithm(ConvAlgorithm::from_env()?))
+    }
+
+    /// The same convolution computing its forward pass with `algorithm` (the transformed
+    /// weights Winograd needs are built here, once, for 3×3 stride-1 convolutions).
+    pub fn with_algorithm(mut self, algorithm: ConvAlgorithm) -> Self {
+        self.algorithm = algorithm;
+        let wants = self.k == 3 && self.stride == 1 && algorithm != ConvAlgorithm::Direct;
+        if !wants {
+            self.winograd = None;
+        } else if self.winograd.is_none() {
+            self.winograd =
+                Some(winograd::transform_weights(&self.weight, self.c_out, self.c_in).into());
+        }
+        self
+    }
+
+    /// The algorithm chosen for the forward pass.
+    pub fn algorithm(&self) -> ConvAlgorithm {
+        self.algorithm
+    }
+
+    /// The Winograd weights when this call's forward pass should use them.
+    fn winograd_for(&self, g: &Geom) -> Option<&[f32]> {
+        let u = self.winograd.as_deref().filter(|_| self.c_in > 0)?;
+        let take = match self.algorithm {
+            ConvAlgorithm::Direct => false,
+            ConvAlgorithm::Winograd => true,
+            ConvAlgorithm::Auto => winograd::pays_off(self.c_out, self.c_in, g),
+        };
+        take.then_some(u)
     }
 
     /// `(c_out, c_in, k)`.
@@ -467,6 +557,20 @@ impl PackedConv {
                 "input or residual length does not fit".into(),
             ));
         }
+        let shape = Shape::from((g.n, self.c_out, g.ho, g.wo));
+        if let Some(u) = self.winograd_for(&g) {
+            let t = winograd::Tiles::new(g.h, g.w, g.ho, g.wo, self.padding);
+            let out = winograd::forward(
+                &t,
+                (self.c_out, self.c_in),
+                u,
+                &self.bias,
+                x,
+                g.n,
+                (residual, relu),
+            )?;
+            return Ok((out, shape));
+        }
         let mut out = vec![0.0f32; total];
         for_each_image(&mut out, per_out, g.n, |i, o, scratch, threads| {
             let r = residual.map(|r| &r[i * per_out..(i + 1) * per_out]);
@@ -479,7 +583,7 @@ impl PackedConv {
                 threads,
             )
         })?;
-        Ok((out, Shape::from((g.n, self.c_out, g.ho, g.wo))))
+        Ok((out, shape))
     }
 
     /// The gradient with respect to the input, given the gradient `gy` of the convolution's

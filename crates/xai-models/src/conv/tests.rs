@@ -299,3 +299,110 @@ fn max_pool_gradient_goes_to_the_first_maximum_like_torch() {
     }
     assert_eq!(g, want);
 }
+
+/// The direct and the Winograd forward pass of one 3×3 stride-1 convolution.
+fn both(w: &Tensor, b: &Tensor, padding: usize) -> (PackedConv, PackedConv) {
+    let conv = PackedConv::new(w, Some(b), 1, padding).unwrap();
+    (
+        conv.clone().with_algorithm(ConvAlgorithm::Direct),
+        conv.with_algorithm(ConvAlgorithm::Winograd),
+    )
+}
+
+#[test]
+fn winograd_matches_the_direct_product() {
+    let dev = Device::Cpu;
+    // (batch, c_in, h, w, c_out, padding): odd and even sides, channel counts that are
+    // multiples of nothing, batch 1 (parallel within the image) and 16 (over the batch).
+    for (n, ci, h, w, co, p) in [
+        (1, 5, 7, 9, 3, 1),
+        (16, 3, 6, 5, 7, 1),
+        (2, 17, 13, 11, 19, 1),
+        (1, 64, 14, 14, 64, 1),
+        (16, 33, 7, 7, 29, 1),
+        (5, 8, 14, 14, 6, 1), // images grouped, the last group smaller
+        (3, 8, 1, 1, 4, 1),
+        (2, 6, 8, 9, 5, 0),
+        (1, 4, 5, 6, 3, 2),
+    ] {
+        let x = Tensor::randn(0f32, 1.0, (n, ci, h, w), &dev).unwrap();
+        let wt = Tensor::randn(0f32, 0.5, (co, ci, 3, 3), &dev).unwrap();
+        let b = Tensor::randn(0f32, 0.5, co, &dev).unwrap();
+        let (direct, wino) = both(&wt, &b, p);
+        let want = direct.forward(&x, false).unwrap();
+        let r = Tensor::randn(0f32, 1.0, want.dims(), &dev).unwrap();
+        let s = want
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        for (relu, residual) in [(false, false), (true, false), (false, true), (true, true)] {
+            let run = |c: &PackedConv| match residual {
+                true => c.forward_add(&x, &r, relu).unwrap(),
+                false => c.forward(&x, relu).unwrap(),
+            };
+            let d = max_abs(&run(&wino), &run(&direct));
+            assert!(
+                d <= 1e-5 * s,
+                "({n}, {ci}, {h}, {w}) → {co}, padding {p}, relu {relu}, residual {residual}: \
+                 {d} at scale {s}"
+            );
+        }
+    }
+}
+
+#[test]
+fn winograd_forward_keeps_the_direct_gradient() {
+    let dev = Device::Cpu;
+    let x0 = Tensor::randn(0f32, 1.0, (2, 6, 9, 7), &dev).unwrap();
+    let wt = Tensor::randn(0f32, 0.5, (5, 6, 3, 3), &dev).unwrap();
+    let b = Tensor::randn(0f32, 0.5, 5, &dev).unwrap();
+    let (direct, wino) = both(&wt, &b, 1);
+    let grad = |c: &PackedConv| {
+        let x = Var::from_tensor(&x0).unwrap();
+        let y = c.forward(x.as_tensor(), false).unwrap();
+        let g = y.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+        g.get(x.as_tensor()).unwrap().clone()
+    };
+    let want = grad(&direct);
+    let d = max_abs(&grad(&wino), &want);
+    assert!(d <= 1e-5 * scale(&want), "{d}");
+}
+
+#[test]
+fn algorithm_names_parse_and_unknown_ones_say_what_to_use() {
+    assert_eq!(
+        "Direct".parse::<ConvAlgorithm>().unwrap(),
+        ConvAlgorithm::Direct
+    );
+    assert_eq!(
+        " winograd ".parse::<ConvAlgorithm>().unwrap(),
+        ConvAlgorithm::Winograd
+    );
+    assert_eq!(
+        "auto".parse::<ConvAlgorithm>().unwrap(),
+        ConvAlgorithm::Auto
+    );
+    let e = "fft".parse::<ConvAlgorithm>().unwrap_err().to_string();
+    assert!(e.contains("fft") && e.contains("direct"), "{e}");
+    // Only 3×3 stride-1 convolutions keep Winograd weights.
+    let dev = Device::Cpu;
+    let w = Tensor::randn(0f32, 1.0, (4, 3, 3, 3), &dev).unwrap();
+    let strided = PackedConv::new(&w, None, 2, 1).unwrap();
+    assert!(strided
+        .with_algorithm(ConvAlgorithm::Winograd)
+        .winograd
+        .is_none());
+    let plain = PackedConv::new(&w, None, 1, 1).unwrap();
+    assert!(plain
+        .clone()
+        .with_algorithm(ConvAlgorithm::Winograd)
+        .winograd
+        .is_some());
+    assert!(plain
+        .with_algorithm(ConvAlgorithm::Direct)
+        .winograd
+        .is_none());
+}
