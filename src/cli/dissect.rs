@@ -30,7 +30,8 @@ pub(crate) struct DissectArgs {
     /// test world's ground-truth concept annotations are used (offline).
     #[arg(long)]
     clip: Option<String>,
-    /// CLIP weights file.
+    /// CLIP weights file: an OpenAI/open_clip state dict (.safetensors, .pt, .bin), one of
+    /// OpenAI's TorchScript files (~/.cache/clip/RN50.pt) or a Hugging Face CLIPModel.
     #[arg(long, value_name = "FILE")]
     clip_weights: Option<PathBuf>,
     /// CLIP's BPE vocabulary (bpe_simple_vocab_16e6.txt.gz).
@@ -116,7 +117,7 @@ fn parse_shard_arg(s: &str) -> CliResult<(usize, usize)> {
 fn clip_files(a: &DissectArgs) -> CliResult<(PathBuf, PathBuf)> {
     let weights = a.clip_weights.clone().ok_or_else(|| {
         CliError::Msg(format!(
-            "--clip {} needs --clip-weights FILE: an OpenAI/open_clip state dict (.safetensors, .pt, .bin) or a Hugging Face CLIPModel; xai cannot download weights here",
+            "--clip {} needs --clip-weights FILE: an OpenAI/open_clip state dict (.safetensors, .pt, .bin), an OpenAI TorchScript file (~/.cache/clip/RN50.pt) or a Hugging Face CLIPModel; xai cannot download weights here",
             a.clip.as_deref().unwrap_or("")
         ))
     })?;

@@ -1,9 +1,11 @@
 //! Where weights come from: safetensors, PyTorch `.pth`/`.pth.tar` (zip and legacy formats),
-//! the local Hugging Face cache, and (with the `hub` feature) the hub itself.
+//! TorchScript archives (`torch.jit.save`, as OpenAI's CLIP `.pt` files), the local Hugging
+//! Face cache, and (with the `hub` feature) the hub itself.
 //!
 //! Reading a PyTorch file never executes code: the pickle stream is interpreted by candle's
-//! reader (zip format) or by [`legacy`] (the pre-1.6 format of e.g. the Places365 checkpoints),
-//! and only tensors are taken from it.
+//! reader (zip format), by [`legacy`] (the pre-1.6 format of e.g. the Places365 checkpoints)
+//! or by [`torchscript`] (which walks the pickled module's attributes), and only tensors are
+//! taken from it.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -13,6 +15,7 @@ use candle_core::{DType, Device, Tensor};
 use crate::{Error, Result};
 
 mod legacy;
+mod torchscript;
 
 /// Keys under which training checkpoints commonly nest their state dict.
 const WRAPPER_KEYS: [&str; 3] = ["state_dict", "model", "model_state_dict"];
@@ -30,7 +33,8 @@ pub struct WeightsFile {
 pub enum WeightsFormat {
     /// Hugging Face safetensors.
     Safetensors,
-    /// PyTorch ≥ 1.6 `torch.save` (a zip archive holding `data.pkl`).
+    /// PyTorch ≥ 1.6 `torch.save` (a zip archive holding `data.pkl`), or a TorchScript
+    /// archive of `torch.jit.save` (the same container; told apart when the file is read).
     TorchZip,
     /// PyTorch < 1.6 `torch.save` (pickle streams followed by raw storages).
     TorchLegacy,
@@ -70,6 +74,8 @@ impl WeightsFile {
     /// Reads every tensor of a `.safetensors`, `.pth`, `.pt` or `.pth.tar` file onto `device`,
     /// as f32.
     ///
+    /// A TorchScript archive (`torch.jit.save`, such as OpenAI's `~/.cache/clip/RN50.pt`)
+    /// gives its module's parameters and buffers under their `state_dict()` names.
     /// Checkpoints that nest the weights under `state_dict` (or `model`) are unwrapped, and
     /// the `module.` prefix that `DataParallel` adds is removed.
     pub fn open(path: impl AsRef<Path>, device: &Device) -> Result<Self> {
@@ -89,6 +95,15 @@ impl WeightsFile {
                 .map_err(format_err)?
                 .into_iter()
                 .collect(),
+            WeightsFormat::TorchZip
+                if torchscript::is_torchscript(
+                    torchscript::zip_entry_names(path)
+                        .iter()
+                        .map(String::as_str),
+                ) =>
+            {
+                torchscript::read(path)?
+            }
             WeightsFormat::TorchZip => {
                 let mut found = Vec::new();
                 for key in std::iter::once(None).chain(WRAPPER_KEYS.iter().map(Some)) {

@@ -20,13 +20,13 @@ const MAGIC: [u8; 15] = [
     0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, b'.',
 ];
 
-struct StorageRef {
-    dtype: DType,
-    numel: usize,
+pub(super) struct StorageRef {
+    pub(super) dtype: DType,
+    pub(super) numel: usize,
 }
 
-struct TensorRef {
-    key: String,
+pub(super) struct TensorRef {
+    pub(super) key: String,
     offset: usize,
     size: Vec<usize>,
     stride: Vec<usize>,
@@ -139,7 +139,10 @@ fn unwrap_state_dict(root: Object, wrapper_keys: &[&str]) -> Option<Vec<(Object,
     Some(items)
 }
 
-fn tensor_ref(value: Object, storages: &mut HashMap<String, StorageRef>) -> Option<TensorRef> {
+pub(super) fn tensor_ref(
+    value: Object,
+    storages: &mut HashMap<String, StorageRef>,
+) -> Option<TensorRef> {
     let Object::Reduce { callable, args } = value else {
         return None;
     };
@@ -212,7 +215,7 @@ fn usize_tuple(o: Object) -> Option<Vec<usize>> {
 }
 
 /// Gathers `t`'s elements out of the flat storage following its size and stride.
-fn strided_view(flat: &Tensor, t: &TensorRef) -> Result<Tensor> {
+pub(super) fn strided_view(flat: &Tensor, t: &TensorRef) -> Result<Tensor> {
     let numel: usize = t.size.iter().product();
     let contiguous_strides: Vec<usize> = {
         let mut s = vec![1usize; t.size.len()];

@@ -1,0 +1,135 @@
+//! CLIP from TorchScript archives: the `.pt` files OpenAI's `clip.load` caches
+//! (`~/.cache/clip/RN50.pt`, `ViT-B-32.pt`, …) are `torch.jit.save` archives of the traced
+//! model, stored in float16.
+//!
+//! Fixtures: `tools/parity/make_clip_jit_fixtures.py`, built with OpenAI's own `clip.model`
+//! code, in `testdata/parity/clip_jit/`: `rn_tiny.pt` holds exactly the weights of
+//! `clip_rn/tiny.safetensors`; `vit_tiny.pt` is a seeded random ViT CLIP with its reference
+//! embeddings. Tolerance: 1e-4 of the reference's largest magnitude.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+
+use candle_core::{Device, Tensor};
+use ndarray_npy::ReadNpyExt;
+use xai_models::clip::{Clip, ClipOptions, ImageTower};
+use xai_models::{Error, WeightsFile};
+
+fn parity(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata/parity")
+        .join(path)
+}
+
+fn npy_f32(path: &str) -> Tensor {
+    let path = parity(path);
+    let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let a = ndarray::ArrayD::<f32>::read_npy(file).unwrap();
+    let shape = a.shape().to_vec();
+    Tensor::from_vec(a.iter().copied().collect::<Vec<_>>(), shape, &Device::Cpu).unwrap()
+}
+
+fn npy_ids(path: &str) -> Tensor {
+    let file = std::fs::File::open(parity(path)).unwrap();
+    let a = ndarray::ArrayD::<i64>::read_npy(file).unwrap();
+    let shape = a.shape().to_vec();
+    Tensor::from_vec(a.iter().copied().collect::<Vec<_>>(), shape, &Device::Cpu).unwrap()
+}
+
+fn max_abs(t: &Tensor) -> f32 {
+    t.abs().unwrap().max_all().unwrap().to_scalar().unwrap()
+}
+
+fn assert_close(name: &str, ours: &Tensor, reference: &Tensor) {
+    assert_eq!(ours.dims(), reference.dims(), "{name}: shape");
+    let scale = max_abs(reference);
+    let d = max_abs(&(ours - reference).unwrap());
+    assert!(scale > 1e-3, "{name}: degenerate reference");
+    assert!(
+        d <= 1e-4 * scale,
+        "{name}: max abs diff {d:e} exceeds 1e-4 of scale {scale:e}"
+    );
+}
+
+fn expected_names(model: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(parity("clip_jit/names.json")).unwrap();
+    let names: serde_json::Value = serde_json::from_str(&text).unwrap();
+    names[model]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The archive gives the traced module's `state_dict()`: the same names, and the same values
+/// as the safetensors file the module was built from.
+#[test]
+fn a_torchscript_archive_reads_as_its_state_dict() {
+    let jit = WeightsFile::open(parity("clip_jit/rn_tiny.pt"), &Device::Cpu).unwrap();
+    let names: Vec<String> = jit.names().into_iter().map(str::to_string).collect();
+    assert_eq!(names, expected_names("rn_tiny"));
+    let source = WeightsFile::open(parity("clip_rn/tiny.safetensors"), &Device::Cpu).unwrap();
+    for name in source.names() {
+        let ours = jit.get(name).unwrap_or_else(|| panic!("{name} missing"));
+        let theirs = source.get(name).unwrap();
+        assert_eq!(ours.dims(), theirs.dims(), "{name}");
+        let ours = ours.to_dtype(candle_core::DType::F32).unwrap();
+        let theirs = theirs.to_dtype(candle_core::DType::F32).unwrap();
+        assert_eq!(
+            max_abs(&(ours - theirs).unwrap()),
+            0.0,
+            "{name} differs after the round trip"
+        );
+    }
+    assert_eq!(
+        WeightsFile::open(parity("clip_jit/vit_tiny.pt"), &Device::Cpu)
+            .unwrap()
+            .names(),
+        expected_names("vit_tiny")
+    );
+}
+
+#[test]
+fn clip_rn_loads_from_an_openai_torchscript_file() {
+    let options = ClipOptions::default()
+        .with_vision_heads(4)
+        .with_text_heads(2);
+    let clip = Clip::load_with(parity("clip_jit/rn_tiny.pt"), options, &Device::Cpu).unwrap();
+    assert!(matches!(clip.visual(), ImageTower::ResNet(_)));
+    let image = clip.encode_image(&npy_f32("clip_rn/pixels.npy")).unwrap();
+    assert_close("encode_image", &image, &npy_f32("clip_rn/image_embeds.npy"));
+    let text = clip.encode_text(&npy_ids("clip_rn/text_ids.npy")).unwrap();
+    assert_close("encode_text", &text, &npy_f32("clip_rn/text_embeds.npy"));
+}
+
+#[test]
+fn clip_vit_loads_from_an_openai_torchscript_file() {
+    let options = ClipOptions::default()
+        .with_vision_heads(4)
+        .with_text_heads(2);
+    let clip = Clip::load_with(parity("clip_jit/vit_tiny.pt"), options, &Device::Cpu).unwrap();
+    assert!(!matches!(clip.visual(), ImageTower::ResNet(_)));
+    assert_eq!((clip.image_size(), clip.embed_dim()), (32, 24));
+    let image = clip.encode_image(&npy_f32("clip/pixels.npy")).unwrap();
+    assert_close(
+        "encode_image",
+        &image,
+        &npy_f32("clip_jit/vit_tiny.image.npy"),
+    );
+    let text = clip.encode_text(&npy_ids("clip_rn/text_ids.npy")).unwrap();
+    assert_close("encode_text", &text, &npy_f32("clip_jit/vit_tiny.text.npy"));
+}
+
+/// A cut-off download is refused with the file's name, not a panic.
+#[test]
+fn a_truncated_archive_is_named_in_the_error() {
+    let bytes = std::fs::read(parity("clip_jit/vit_tiny.pt")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ViT-B-32.pt");
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    let err = WeightsFile::open(&path, &Device::Cpu).unwrap_err();
+    assert!(matches!(err, Error::WeightsFormat { .. }), "{err}");
+    assert!(err.to_string().contains("ViT-B-32.pt"), "{err}");
+}
