@@ -1,16 +1,17 @@
 //! Runtime CPU-feature dispatch for hot loops, without `unsafe` in our code.
 //!
 //! Rust compiles for the x86-64 baseline (SSE2: two `f64` or four `f32` lanes per vector).
-//! [`vectorize`] runs a closure compiled a second time with AVX2 and FMA enabled when the CPU
-//! has them (through `pulp`, which candle's matrix kernels already use), so plain loops in the
-//! closure are auto-vectorised four or eight lanes wide.
+//! [`vectorize`] runs a closure compiled again for AVX-512 (x86-64-v4) or AVX2 + FMA (v3),
+//! whichever the CPU has (through `pulp`, which candle's and our matrix kernels already use;
+//! the workspace enables gemm's `x86-v4` feature, which turns on pulp's AVX-512 level), so
+//! plain loops in the closure are auto-vectorised four, eight or sixteen lanes wide.
 //!
 //! Results are bit-identical to the baseline build: Rust never contracts `a * b + c` into a
 //! fused multiply-add on its own and never reorders floating-point reductions, so widening the
 //! lanes changes how many elements one instruction handles, not any rounding. Parity tests that
 //! hold a loop to a reference bit for bit stay valid on every CPU.
 //!
-//! Only code inlined into the AVX2 wrapper gets the wider instructions. **Mark the closure
+//! Only code inlined into the wide wrapper gets the wider instructions. **Mark the closure
 //! itself `#[inline(always)]`** (stable Rust allows the attribute on a closure passed as an
 //! argument): without it, release builds call the closure body compiled for the baseline
 //! (`objdump -d` shows no `ymm` registers in it). Helpers the loop calls need
@@ -23,8 +24,8 @@
 //! assert_eq!(squares[12], 144.0);
 //! ```
 
-/// Runs `f` compiled for the best instruction set this CPU offers (AVX2 + FMA where present,
-/// the baseline otherwise). See the [module docs](self) for what that guarantees.
+/// Runs `f` compiled for the best instruction set this CPU offers (AVX-512 or AVX2 + FMA where
+/// present, the baseline otherwise). See the [module docs](self) for what that guarantees.
 #[inline(always)]
 pub fn vectorize<R>(f: impl FnOnce() -> R) -> R {
     pulp::Arch::new().dispatch(f)
