@@ -27,7 +27,7 @@
 //! 512 MiB; beyond that they are recomputed per chunk of concepts, so `softmax(a·S)` is never
 //! held whole for large probe sets); the products run chunk by chunk over concepts, units in
 //! parallel (rayon). The element-wise loops run through [`xai_models::simd::vectorize`]
-//! (AVX2 where the CPU has it), which changes their speed, not their results.
+//! (AVX-512 or AVX2 where the CPU has them), which changes their speed, not their results.
 
 use ndarray::{Array2, ArrayView2, Axis};
 use rand::seq::SliceRandom;
@@ -619,7 +619,8 @@ fn stored_rows_at<'a>(
 #[derive(Debug, Clone, Copy)]
 enum FactorProducts {
     /// In f32, renormalised to [1, 2) every `group` factors with the exponent kept apart: four
-    /// lanes per SSE2 vector (eight with AVX2) and one logarithm per concept at the end.
+    /// lanes per SSE2 vector (eight with AVX2, sixteen with AVX-512) and one logarithm per
+    /// concept at the end.
     F32 { group: usize },
     /// In f64, one logarithm per `group` factors (for floors so small that f32 would underflow
     /// within two factors, e.g. `min_prob = 0`).
