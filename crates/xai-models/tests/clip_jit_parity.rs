@@ -9,42 +9,19 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::PathBuf;
-
 use candle_core::{Device, Tensor};
-use ndarray_npy::ReadNpyExt;
 use xai_models::clip::{Clip, ClipOptions, ImageTower};
 use xai_models::{Error, WeightsFile};
 
-fn parity(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../testdata/parity")
-        .join(path)
-}
+mod common;
+use common::Fixtures;
 
-fn npy_f32(path: &str) -> Tensor {
-    let path = parity(path);
-    let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let a = ndarray::ArrayD::<f32>::read_npy(file).unwrap();
-    let shape = a.shape().to_vec();
-    Tensor::from_vec(a.iter().copied().collect::<Vec<_>>(), shape, &Device::Cpu).unwrap()
-}
-
-fn npy_ids(path: &str) -> Tensor {
-    let file = std::fs::File::open(parity(path)).unwrap();
-    let a = ndarray::ArrayD::<i64>::read_npy(file).unwrap();
-    let shape = a.shape().to_vec();
-    Tensor::from_vec(a.iter().copied().collect::<Vec<_>>(), shape, &Device::Cpu).unwrap()
-}
-
-fn max_abs(t: &Tensor) -> f32 {
-    t.abs().unwrap().max_all().unwrap().to_scalar().unwrap()
-}
+const FIXTURES: Fixtures = Fixtures("parity");
 
 fn assert_close(name: &str, ours: &Tensor, reference: &Tensor) {
     assert_eq!(ours.dims(), reference.dims(), "{name}: shape");
-    let scale = max_abs(reference);
-    let d = max_abs(&(ours - reference).unwrap());
+    let scale = common::max_abs(reference);
+    let d = common::max_abs(&(ours - reference).unwrap());
     assert!(scale > 1e-3, "{name}: degenerate reference");
     assert!(
         d <= 1e-4 * scale,
@@ -53,7 +30,7 @@ fn assert_close(name: &str, ours: &Tensor, reference: &Tensor) {
 }
 
 fn expected_names(model: &str) -> Vec<String> {
-    let text = std::fs::read_to_string(parity("clip_jit/names.json")).unwrap();
+    let text = std::fs::read_to_string(FIXTURES.path("clip_jit/names.json")).unwrap();
     let names: serde_json::Value = serde_json::from_str(&text).unwrap();
     names[model]
         .as_array()
@@ -67,10 +44,11 @@ fn expected_names(model: &str) -> Vec<String> {
 /// as the safetensors file the module was built from.
 #[test]
 fn a_torchscript_archive_reads_as_its_state_dict() {
-    let jit = WeightsFile::open(parity("clip_jit/rn_tiny.pt"), &Device::Cpu).unwrap();
+    let jit = WeightsFile::open(FIXTURES.path("clip_jit/rn_tiny.pt"), &Device::Cpu).unwrap();
     let names: Vec<String> = jit.names().into_iter().map(str::to_string).collect();
     assert_eq!(names, expected_names("rn_tiny"));
-    let source = WeightsFile::open(parity("clip_rn/tiny.safetensors"), &Device::Cpu).unwrap();
+    let source =
+        WeightsFile::open(FIXTURES.path("clip_rn/tiny.safetensors"), &Device::Cpu).unwrap();
     for name in source.names() {
         let ours = jit.get(name).unwrap_or_else(|| panic!("{name} missing"));
         let theirs = source.get(name).unwrap();
@@ -78,13 +56,13 @@ fn a_torchscript_archive_reads_as_its_state_dict() {
         let ours = ours.to_dtype(candle_core::DType::F32).unwrap();
         let theirs = theirs.to_dtype(candle_core::DType::F32).unwrap();
         assert_eq!(
-            max_abs(&(ours - theirs).unwrap()),
+            common::max_abs(&(ours - theirs).unwrap()),
             0.0,
             "{name} differs after the round trip"
         );
     }
     assert_eq!(
-        WeightsFile::open(parity("clip_jit/vit_tiny.pt"), &Device::Cpu)
+        WeightsFile::open(FIXTURES.path("clip_jit/vit_tiny.pt"), &Device::Cpu)
             .unwrap()
             .names(),
         expected_names("vit_tiny")
@@ -96,12 +74,25 @@ fn clip_rn_loads_from_an_openai_torchscript_file() {
     let options = ClipOptions::default()
         .with_vision_heads(4)
         .with_text_heads(2);
-    let clip = Clip::load_with(parity("clip_jit/rn_tiny.pt"), options, &Device::Cpu).unwrap();
+    let clip =
+        Clip::load_with(FIXTURES.path("clip_jit/rn_tiny.pt"), options, &Device::Cpu).unwrap();
     assert!(matches!(clip.visual(), ImageTower::ResNet(_)));
-    let image = clip.encode_image(&npy_f32("clip_rn/pixels.npy")).unwrap();
-    assert_close("encode_image", &image, &npy_f32("clip_rn/image_embeds.npy"));
-    let text = clip.encode_text(&npy_ids("clip_rn/text_ids.npy")).unwrap();
-    assert_close("encode_text", &text, &npy_f32("clip_rn/text_embeds.npy"));
+    let image = clip
+        .encode_image(&FIXTURES.f32("clip_rn/pixels.npy"))
+        .unwrap();
+    assert_close(
+        "encode_image",
+        &image,
+        &FIXTURES.f32("clip_rn/image_embeds.npy"),
+    );
+    let text = clip
+        .encode_text(&FIXTURES.i64("clip_rn/text_ids.npy"))
+        .unwrap();
+    assert_close(
+        "encode_text",
+        &text,
+        &FIXTURES.f32("clip_rn/text_embeds.npy"),
+    );
 }
 
 #[test]
@@ -109,23 +100,30 @@ fn clip_vit_loads_from_an_openai_torchscript_file() {
     let options = ClipOptions::default()
         .with_vision_heads(4)
         .with_text_heads(2);
-    let clip = Clip::load_with(parity("clip_jit/vit_tiny.pt"), options, &Device::Cpu).unwrap();
+    let clip =
+        Clip::load_with(FIXTURES.path("clip_jit/vit_tiny.pt"), options, &Device::Cpu).unwrap();
     assert!(!matches!(clip.visual(), ImageTower::ResNet(_)));
     assert_eq!((clip.image_size(), clip.embed_dim()), (32, 24));
-    let image = clip.encode_image(&npy_f32("clip/pixels.npy")).unwrap();
+    let image = clip.encode_image(&FIXTURES.f32("clip/pixels.npy")).unwrap();
     assert_close(
         "encode_image",
         &image,
-        &npy_f32("clip_jit/vit_tiny.image.npy"),
+        &FIXTURES.f32("clip_jit/vit_tiny.image.npy"),
     );
-    let text = clip.encode_text(&npy_ids("clip_rn/text_ids.npy")).unwrap();
-    assert_close("encode_text", &text, &npy_f32("clip_jit/vit_tiny.text.npy"));
+    let text = clip
+        .encode_text(&FIXTURES.i64("clip_rn/text_ids.npy"))
+        .unwrap();
+    assert_close(
+        "encode_text",
+        &text,
+        &FIXTURES.f32("clip_jit/vit_tiny.text.npy"),
+    );
 }
 
 /// A cut-off download is refused with the file's name, not a panic.
 #[test]
 fn a_truncated_archive_is_named_in_the_error() {
-    let bytes = std::fs::read(parity("clip_jit/vit_tiny.pt")).unwrap();
+    let bytes = std::fs::read(FIXTURES.path("clip_jit/vit_tiny.pt")).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ViT-B-32.pt");
     std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();

@@ -10,44 +10,19 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use candle_core::{DType, Device, Tensor};
-use ndarray_npy::ReadNpyExt;
 use xai_models::clip::{self, Activation, Clip, ClipArch, ClipLayout, ClipOptions};
 use xai_models::testing::{random_clip_vit_tensors, ClipVitSizes};
 use xai_models::{Error, WeightsFile};
 
-fn fixture(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../testdata/parity/clip")
-        .join(rel)
-}
+mod common;
+use common::Fixtures;
 
-fn npy_f32(rel: &str) -> Tensor {
-    let file = std::fs::File::open(fixture(rel)).unwrap();
-    let a = ndarray::ArrayD::<f32>::read_npy(file).unwrap();
-    let shape = a.shape().to_vec();
-    Tensor::from_vec(a.iter().copied().collect::<Vec<_>>(), shape, &Device::Cpu).unwrap()
-}
-
-fn npy_i64(rel: &str) -> Tensor {
-    let file = std::fs::File::open(fixture(rel)).unwrap();
-    let a = ndarray::ArrayD::<i64>::read_npy(file).unwrap();
-    let shape = a.shape().to_vec();
-    Tensor::from_vec(a.iter().copied().collect::<Vec<_>>(), shape, &Device::Cpu).unwrap()
-}
-
-fn max_abs(t: &Tensor) -> f32 {
-    t.abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
-}
+const FIXTURES: Fixtures = Fixtures("parity/clip");
 
 fn assert_close(name: &str, ours: &Tensor, reference: &Tensor) {
     assert_eq!(ours.dims(), reference.dims(), "{name}: shape");
-    let scale = max_abs(reference).max(1e-6);
-    let diff = max_abs(&(ours - reference).unwrap());
+    let scale = common::max_abs(reference).max(1e-6);
+    let diff = common::max_abs(&(ours - reference).unwrap());
     eprintln!("{name}: max abs diff {diff:e} (scale {scale:e})");
     assert!(
         diff <= 1e-4 * scale,
@@ -56,15 +31,15 @@ fn assert_close(name: &str, ours: &Tensor, reference: &Tensor) {
 }
 
 fn check(clip: &Clip, name: &str, ids: &str) {
-    let pixels = npy_f32("pixels.npy");
+    let pixels = FIXTURES.f32("pixels.npy");
     let image = clip.encode_image(&pixels).unwrap();
     assert_close(
         &format!("{name} image"),
         &image,
-        &npy_f32(&format!("{name}.image.npy")),
+        &FIXTURES.f32(&format!("{name}.image.npy")),
     );
-    let ids = npy_i64(ids);
-    let reference = npy_f32(&format!("{name}.text.npy"));
+    let ids = FIXTURES.i64(ids);
+    let reference = FIXTURES.f32(&format!("{name}.text.npy"));
     assert_close(
         &format!("{name} text (i64 ids)"),
         &clip.encode_text(&ids).unwrap(),
@@ -81,7 +56,7 @@ fn check(clip: &Clip, name: &str, ids: &str) {
 #[test]
 fn hugging_face_clip_model_with_its_config() {
     // Two heads and QuickGELU come from hf_tiny/config.json beside the weights.
-    let clip = Clip::load(fixture("hf_tiny/model.safetensors"), &Device::Cpu).unwrap();
+    let clip = Clip::load(FIXTURES.path("hf_tiny/model.safetensors"), &Device::Cpu).unwrap();
     assert_eq!(clip.layout(), ClipLayout::HuggingFace);
     assert_eq!(
         (clip.image_size(), clip.embed_dim(), clip.context_length()),
@@ -94,7 +69,8 @@ fn hugging_face_clip_model_with_its_config() {
 
 #[test]
 fn hugging_face_clip_model_without_a_config() {
-    let weights = WeightsFile::open(fixture("hf_tiny/model.safetensors"), &Device::Cpu).unwrap();
+    let weights =
+        WeightsFile::open(FIXTURES.path("hf_tiny/model.safetensors"), &Device::Cpu).unwrap();
     // The same tensors, somewhere without a config.json: heads must then be given.
     let moved = WeightsFile::from_tensors(
         "/nonexistent/model.safetensors",
@@ -116,7 +92,12 @@ fn open_clip_quick_gelu() {
     let options = ClipOptions::default()
         .with_vision_heads(2)
         .with_text_heads(2);
-    let clip = Clip::load_with(fixture("oc_quickgelu.safetensors"), options, &Device::Cpu).unwrap();
+    let clip = Clip::load_with(
+        FIXTURES.path("oc_quickgelu.safetensors"),
+        options,
+        &Device::Cpu,
+    )
+    .unwrap();
     assert_eq!(clip.layout(), ClipLayout::OpenAi);
     assert_eq!(clip.arch(), None);
     assert!(clip
@@ -131,18 +112,20 @@ fn open_clip_erf_gelu() {
         .with_activation(Activation::Gelu)
         .with_vision_heads(2)
         .with_text_heads(2);
-    let clip = Clip::load_with(fixture("oc_gelu.safetensors"), options, &Device::Cpu).unwrap();
+    let clip =
+        Clip::load_with(FIXTURES.path("oc_gelu.safetensors"), options, &Device::Cpu).unwrap();
     check(&clip, "oc_gelu", "ids_oc.npy");
     // QuickGELU on erf-GELU weights is measurably off: the activation matters.
     let wrong = Clip::load_with(
-        fixture("oc_gelu.safetensors"),
+        FIXTURES.path("oc_gelu.safetensors"),
         options.with_activation(Activation::QuickGelu),
         &Device::Cpu,
     )
     .unwrap();
-    let diff = max_abs(
-        &(wrong.encode_image(&npy_f32("pixels.npy")).unwrap() - npy_f32("oc_gelu.image.npy"))
-            .unwrap(),
+    let diff = common::max_abs(
+        &(wrong.encode_image(&FIXTURES.f32("pixels.npy")).unwrap()
+            - FIXTURES.f32("oc_gelu.image.npy"))
+        .unwrap(),
     );
     assert!(diff > 1e-3, "{diff}");
 }
@@ -152,20 +135,25 @@ fn batch_rows_are_independent() {
     let options = ClipOptions::default()
         .with_vision_heads(2)
         .with_text_heads(2);
-    let clip = Clip::load_with(fixture("oc_quickgelu.safetensors"), options, &Device::Cpu).unwrap();
-    let pixels = npy_f32("pixels.npy");
+    let clip = Clip::load_with(
+        FIXTURES.path("oc_quickgelu.safetensors"),
+        options,
+        &Device::Cpu,
+    )
+    .unwrap();
+    let pixels = FIXTURES.f32("pixels.npy");
     let both = clip.encode_image(&pixels).unwrap();
     let second = clip.encode_image(&pixels.narrow(0, 1, 1).unwrap()).unwrap();
     assert_close("row 1 alone", &second, &both.narrow(0, 1, 1).unwrap());
     // The shortest text alone is computed on fewer positions; the result is the same.
-    let ids = npy_i64("ids_oc.npy");
+    let ids = FIXTURES.i64("ids_oc.npy");
     let all = clip.encode_text(&ids).unwrap();
     let first = clip.encode_text(&ids.narrow(0, 0, 1).unwrap()).unwrap();
     assert_close("text row 0 alone", &first, &all.narrow(0, 0, 1).unwrap());
 }
 
 fn chw_from_png(rel: &str) -> image::RgbImage {
-    image::open(fixture(rel)).unwrap().to_rgb8()
+    image::open(FIXTURES.path(rel)).unwrap().to_rgb8()
 }
 
 #[test]
@@ -176,10 +164,13 @@ fn preprocessing_matches_torchvision() {
             .unwrap()
             .to_rgb8();
         let ours = clip::preprocess(&img, 32, &Device::Cpu).unwrap();
-        let reference = npy_f32(&format!("pre_{stem}_32.npy")).unsqueeze(0).unwrap();
+        let reference = FIXTURES
+            .f32(&format!("pre_{stem}_32.npy"))
+            .unsqueeze(0)
+            .unwrap();
         assert_eq!(ours.dims(), reference.dims());
         // Same 8-bit pixels and the same f32 arithmetic: equal up to the last bit.
-        let diff = max_abs(&(&ours - &reference).unwrap());
+        let diff = common::max_abs(&(&ours - &reference).unwrap());
         assert!(diff <= 1e-6, "{stem}: {diff}");
     }
     let rocket = image::open(pre.join("rocket_200x300.png"))

@@ -9,28 +9,18 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 
 use candle_core::{Device, Tensor};
 use ndarray_npy::ReadNpyExt;
 use xai_models::clip::ModifiedResNet;
 use xai_models::{Error, WeightsFile};
 
+mod common;
+use common::Fixtures;
+
+const FIXTURES: Fixtures = Fixtures("parity/clip_rn");
+
 const HEADS: usize = 4;
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../testdata/parity/clip_rn")
-        .join(name)
-}
-
-fn npy(name: &str) -> Tensor {
-    let path = fixture(name);
-    let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let a = ndarray::ArrayD::<f32>::read_npy(file).unwrap();
-    let shape = a.shape().to_vec();
-    Tensor::from_vec(a.iter().copied().collect::<Vec<_>>(), shape, &Device::Cpu).unwrap()
-}
 
 /// Max abs difference, and the reference's largest magnitude.
 fn diff(ours: &Tensor, reference: &Tensor) -> (f32, f32) {
@@ -59,7 +49,7 @@ fn assert_close(name: &str, ours: &Tensor, reference: &Tensor) {
 
 /// Only the image tower's tensors (the file holds the text tower too).
 fn visual_weights() -> WeightsFile {
-    let file = WeightsFile::open(fixture("tiny.safetensors"), &Device::Cpu).unwrap();
+    let file = WeightsFile::open(FIXTURES.path("tiny.safetensors"), &Device::Cpu).unwrap();
     let tensors: HashMap<String, Tensor> = file
         .names()
         .into_iter()
@@ -97,15 +87,15 @@ fn sizes_are_read_from_the_weights() {
 #[test]
 fn image_embeddings_match_open_clip() {
     let tower = load(&visual_weights()).unwrap();
-    let pixels = npy("pixels.npy");
+    let pixels = FIXTURES.f32("pixels.npy");
     assert_close(
         "stem",
         &tower.forward_to(&pixels, "stem").unwrap(),
-        &npy("stem.npy"),
+        &FIXTURES.f32("stem.npy"),
     );
     let layer4 = tower.forward_to(&pixels, "layer4").unwrap();
-    assert_close("layer4", &layer4, &npy("layer4.npy"));
-    let reference = npy("image_embeds.npy");
+    assert_close("layer4", &layer4, &FIXTURES.f32("layer4.npy"));
+    let reference = FIXTURES.f32("image_embeds.npy");
     let embeds = tower.forward(&pixels).unwrap();
     let (d, scale) = diff(&embeds, &reference);
     eprintln!("CLIP RN tiny: max abs diff {d:e}, max |ref| {scale:e}");
@@ -132,8 +122,8 @@ fn the_default_head_count_is_channels_over_64() {
     assert_eq!(tower.heads(), 2);
     // Another head count is another function: the override matters.
     let (d, _) = diff(
-        &tower.forward(&npy("pixels.npy")).unwrap(),
-        &npy("image_embeds.npy"),
+        &tower.forward(&FIXTURES.f32("pixels.npy")).unwrap(),
+        &FIXTURES.f32("image_embeds.npy"),
     );
     assert!(d > 1e-4, "2 and 4 heads gave the same embeddings");
     let mut ck = weights.checkout("clip-rn50");
@@ -147,7 +137,7 @@ fn the_default_head_count_is_channels_over_64() {
 #[test]
 fn gradients_reach_the_input() {
     let tower = load(&visual_weights()).unwrap();
-    let pixels = candle_core::Var::from_tensor(&npy("pixels.npy")).unwrap();
+    let pixels = candle_core::Var::from_tensor(&FIXTURES.f32("pixels.npy")).unwrap();
     let out = tower.forward(pixels.as_tensor()).unwrap();
     let grads = out
         .narrow(1, 0, 1)
@@ -255,20 +245,21 @@ fn the_clip_facade_reads_both_towers_of_an_rn_checkpoint() {
     let options = ClipOptions::default()
         .with_vision_heads(HEADS)
         .with_text_heads(2);
-    let clip = Clip::load_with(fixture("tiny.safetensors"), options, &Device::Cpu).unwrap();
+    let clip = Clip::load_with(FIXTURES.path("tiny.safetensors"), options, &Device::Cpu).unwrap();
     assert!(matches!(clip.visual(), ImageTower::ResNet(_)));
     assert_eq!(
         (clip.image_size(), clip.embed_dim(), clip.context_length()),
         (64, 24, 16)
     );
-    let image = clip.encode_image(&npy("pixels.npy")).unwrap();
-    assert_close("encode_image", &image, &npy("image_embeds.npy"));
-    let ids =
-        ndarray::ArrayD::<i64>::read_npy(std::fs::File::open(fixture("text_ids.npy")).unwrap())
-            .unwrap();
+    let image = clip.encode_image(&FIXTURES.f32("pixels.npy")).unwrap();
+    assert_close("encode_image", &image, &FIXTURES.f32("image_embeds.npy"));
+    let ids = ndarray::ArrayD::<i64>::read_npy(
+        std::fs::File::open(FIXTURES.path("text_ids.npy")).unwrap(),
+    )
+    .unwrap();
     let shape = ids.shape().to_vec();
     let ids =
         Tensor::from_vec(ids.iter().copied().collect::<Vec<_>>(), shape, &Device::Cpu).unwrap();
     let text = clip.encode_text(&ids).unwrap();
-    assert_close("encode_text", &text, &npy("text_embeds.npy"));
+    assert_close("encode_text", &text, &FIXTURES.f32("text_embeds.npy"));
 }

@@ -6,25 +6,13 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::PathBuf;
-
 use candle_core::{Device, Tensor};
-use ndarray_npy::ReadNpyExt;
 use xai_models::{Backbone, ResNet, ResNetConfig, Target, WeightsFile};
 
-fn testdata(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../testdata")
-        .join(rel)
-}
+mod common;
+use common::Fixtures;
 
-fn npy(rel: &str) -> Tensor {
-    let path = testdata(rel);
-    let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let a = ndarray::ArrayD::<f32>::read_npy(file).unwrap();
-    let shape = a.shape().to_vec();
-    Tensor::from_vec(a.iter().copied().collect::<Vec<_>>(), shape, &Device::Cpu).unwrap()
-}
+const FIXTURES: Fixtures = Fixtures("");
 
 fn assert_close(name: &str, ours: &Tensor, reference: &Tensor) {
     assert_eq!(ours.dims(), reference.dims(), "{name}: shape");
@@ -55,15 +43,15 @@ const LAYERS: [&str; 8] = [
 ];
 
 fn check_model(model: &ResNet, prefix: &str) {
-    let x = npy("parity/input_64.npy");
+    let x = FIXTURES.f32("parity/input_64.npy");
     for layer in LAYERS {
-        let reference = npy(&format!("parity/{prefix}.{layer}.npy"));
+        let reference = FIXTURES.f32(&format!("parity/{prefix}.{layer}.npy"));
         let name = if layer == "logits" { "fc" } else { layer };
         let ours = model.forward_to(&x, name).unwrap();
         assert_close(&format!("{prefix} {layer}"), &ours, &reference);
     }
     // forward_from a middle layer reproduces the logits without re-running the layers before it.
-    let logits = npy(&format!("parity/{prefix}.logits.npy"));
+    let logits = FIXTURES.f32(&format!("parity/{prefix}.logits.npy"));
     for layer in ["layer3", "layer4", "layer4.1", "avgpool", "fc"] {
         let act = model.forward_to(&x, layer).unwrap();
         assert_close(
@@ -79,14 +67,14 @@ fn check_model(model: &ResNet, prefix: &str) {
     assert_close(
         &format!("{prefix} many l4"),
         &many[0],
-        &npy(&format!("parity/{prefix}.layer4.npy")),
+        &FIXTURES.f32(&format!("parity/{prefix}.layer4.npy")),
     );
 }
 
 #[test]
 fn resnet18_safetensors_matches_torchvision() {
     let model = ResNet::load(
-        testdata("parity/resnet18_tiny.safetensors"),
+        FIXTURES.path("parity/resnet18_tiny.safetensors"),
         "resnet18",
         &Device::Cpu,
     )
@@ -99,7 +87,7 @@ fn resnet18_safetensors_matches_torchvision() {
 #[test]
 fn resnet18_pth_zip_matches_torchvision() {
     let model = ResNet::load(
-        testdata("parity/resnet18_tiny.pth"),
+        FIXTURES.path("parity/resnet18_tiny.pth"),
         "resnet18",
         &Device::Cpu,
     )
@@ -110,7 +98,7 @@ fn resnet18_pth_zip_matches_torchvision() {
 #[test]
 fn places365_legacy_checkpoint_loads_and_matches() {
     let model = ResNet::load(
-        testdata("parity/resnet18_tiny_places.pth.tar"),
+        FIXTURES.path("parity/resnet18_tiny_places.pth.tar"),
         "resnet18",
         &Device::Cpu,
     )
@@ -126,7 +114,7 @@ fn places365_legacy_checkpoint_loads_and_matches() {
 #[test]
 fn resnet50_matches_torchvision() {
     let model = ResNet::load(
-        testdata("parity/resnet50_tiny.safetensors"),
+        FIXTURES.path("parity/resnet50_tiny.safetensors"),
         "resnet50",
         &Device::Cpu,
     )
@@ -137,7 +125,7 @@ fn resnet50_matches_torchvision() {
 #[test]
 fn layer_names_follow_torchvision() {
     let model = ResNet::load(
-        testdata("parity/resnet50_tiny.safetensors"),
+        FIXTURES.path("parity/resnet50_tiny.safetensors"),
         "resnet50",
         &Device::Cpu,
     )
@@ -156,7 +144,7 @@ fn layer_names_follow_torchvision() {
 #[test]
 fn wrong_architecture_names_the_tensors_and_guesses_the_right_one() {
     let err = ResNet::load(
-        testdata("parity/resnet18_tiny.safetensors"),
+        FIXTURES.path("parity/resnet18_tiny.safetensors"),
         "resnet50",
         &Device::Cpu,
     )
@@ -167,7 +155,7 @@ fn wrong_architecture_names_the_tensors_and_guesses_the_right_one() {
     assert!(msg.contains("looks like resnet18"), "{msg}");
 
     let err = ResNet::load(
-        testdata("parity/resnet18_tiny.safetensors"),
+        FIXTURES.path("parity/resnet18_tiny.safetensors"),
         "resnet34",
         &Device::Cpu,
     )
@@ -178,7 +166,7 @@ fn wrong_architecture_names_the_tensors_and_guesses_the_right_one() {
 #[test]
 fn unexpected_and_misshaped_tensors_are_named() {
     let dev = Device::Cpu;
-    let file = WeightsFile::open(testdata("parity/resnet18_tiny.safetensors"), &dev).unwrap();
+    let file = WeightsFile::open(FIXTURES.path("parity/resnet18_tiny.safetensors"), &dev).unwrap();
     let mut tensors: std::collections::HashMap<String, Tensor> = file
         .names()
         .iter()
@@ -221,7 +209,7 @@ fn unexpected_and_misshaped_tensors_are_named() {
 #[test]
 fn unknown_layer_lists_valid_names() {
     let model = ResNet::load(
-        testdata("parity/resnet18_tiny.safetensors"),
+        FIXTURES.path("parity/resnet18_tiny.safetensors"),
         "resnet18",
         &Device::Cpu,
     )
@@ -264,7 +252,7 @@ fn corrupt_and_empty_weights_files_are_errors() {
         .to_string();
     assert!(msg.contains("not a safetensors file"), "{msg}");
     let truncated = dir.path().join("trunc.pth.tar");
-    let bytes = std::fs::read(testdata("parity/resnet18_tiny_places.pth.tar")).unwrap();
+    let bytes = std::fs::read(FIXTURES.path("parity/resnet18_tiny_places.pth.tar")).unwrap();
     std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
     let msg = ResNet::load(&truncated, "resnet18", &Device::Cpu)
         .unwrap_err()
@@ -282,12 +270,12 @@ fn corrupt_and_empty_weights_files_are_errors() {
 #[test]
 fn input_gradients_match_torch_through_the_stem_max_pool() {
     let model = ResNet::load(
-        testdata("parity/resnet18_tiny.safetensors"),
+        FIXTURES.path("parity/resnet18_tiny.safetensors"),
         "resnet18",
         &Device::Cpu,
     )
     .unwrap();
-    let x = candle_core::Var::from_tensor(&npy("parity/input_64.npy")).unwrap();
+    let x = candle_core::Var::from_tensor(&FIXTURES.f32("parity/input_64.npy")).unwrap();
     let logits = model.forward(x.as_tensor()).unwrap();
     let score = xai_models::ClassLogit(3)
         .score(&logits)
@@ -299,6 +287,6 @@ fn input_gradients_match_torch_through_the_stem_max_pool() {
     assert_close(
         "input gradient",
         grad,
-        &npy("parity/resnet18_tiny.input_grad.npy"),
+        &FIXTURES.f32("parity/resnet18_tiny.input_grad.npy"),
     );
 }
