@@ -69,55 +69,43 @@ fn a_torchscript_archive_reads_as_its_state_dict() {
     );
 }
 
-#[test]
-fn clip_rn_loads_from_an_openai_torchscript_file() {
+/// Loads a TorchScript fixture (4 vision heads, 2 text heads, as the fixtures were built) and
+/// checks both towers' embeddings against the reference files.
+fn load_and_check(archive: &str, pixels: &str, image_ref: &str, text_ref: &str) -> Clip {
     let options = ClipOptions::default()
         .with_vision_heads(4)
         .with_text_heads(2);
-    let clip =
-        Clip::load_with(FIXTURES.path("clip_jit/rn_tiny.pt"), options, &Device::Cpu).unwrap();
-    assert!(matches!(clip.visual(), ImageTower::ResNet(_)));
-    let image = clip
-        .encode_image(&FIXTURES.f32("clip_rn/pixels.npy"))
-        .unwrap();
-    assert_close(
-        "encode_image",
-        &image,
-        &FIXTURES.f32("clip_rn/image_embeds.npy"),
-    );
+    let clip = Clip::load_with(FIXTURES.path(archive), options, &Device::Cpu).unwrap();
+    let image = clip.encode_image(&FIXTURES.f32(pixels)).unwrap();
+    assert_close("encode_image", &image, &FIXTURES.f32(image_ref));
     let text = clip
         .encode_text(&FIXTURES.i64("clip_rn/text_ids.npy"))
         .unwrap();
-    assert_close(
-        "encode_text",
-        &text,
-        &FIXTURES.f32("clip_rn/text_embeds.npy"),
+    assert_close("encode_text", &text, &FIXTURES.f32(text_ref));
+    clip
+}
+
+#[test]
+fn clip_rn_loads_from_an_openai_torchscript_file() {
+    let clip = load_and_check(
+        "clip_jit/rn_tiny.pt",
+        "clip_rn/pixels.npy",
+        "clip_rn/image_embeds.npy",
+        "clip_rn/text_embeds.npy",
     );
+    assert!(matches!(clip.visual(), ImageTower::ResNet(_)));
 }
 
 #[test]
 fn clip_vit_loads_from_an_openai_torchscript_file() {
-    let options = ClipOptions::default()
-        .with_vision_heads(4)
-        .with_text_heads(2);
-    let clip =
-        Clip::load_with(FIXTURES.path("clip_jit/vit_tiny.pt"), options, &Device::Cpu).unwrap();
+    let clip = load_and_check(
+        "clip_jit/vit_tiny.pt",
+        "clip/pixels.npy",
+        "clip_jit/vit_tiny.image.npy",
+        "clip_jit/vit_tiny.text.npy",
+    );
     assert!(!matches!(clip.visual(), ImageTower::ResNet(_)));
     assert_eq!((clip.image_size(), clip.embed_dim()), (32, 24));
-    let image = clip.encode_image(&FIXTURES.f32("clip/pixels.npy")).unwrap();
-    assert_close(
-        "encode_image",
-        &image,
-        &FIXTURES.f32("clip_jit/vit_tiny.image.npy"),
-    );
-    let text = clip
-        .encode_text(&FIXTURES.i64("clip_rn/text_ids.npy"))
-        .unwrap();
-    assert_close(
-        "encode_text",
-        &text,
-        &FIXTURES.f32("clip_jit/vit_tiny.text.npy"),
-    );
 }
 
 /// A cut-off download is refused with the file's name, not a panic.
