@@ -136,7 +136,7 @@ fn bad_input_fails_with_a_clear_error() {
     );
     fails(
         &["dissect", "--clip", "RN50", "--out", o],
-        &["--clip RN50 needs --clip-weights"],
+        &["no weights found for `RN50`", "RN50.pt", "--clip-weights"],
     );
     fails(
         &["dissect", "--clip", "RN51", "--out", o],

@@ -11,6 +11,7 @@ use xai::dissect::dissect::{dissect, LabelConfig};
 use xai::dissect::netdissect::ConceptMasks;
 use xai::dissect::scorer::{testworld_concepts, ConceptSimilarity, GroundTruthSimilarity};
 use xai::dissect::{ConceptSet, Pooling, ProbeSet, Similarity};
+use xai::models::clip::ClipArch;
 
 use super::{CliError, CliResult};
 
@@ -32,6 +33,9 @@ pub(crate) struct DissectArgs {
     clip: Option<String>,
     /// CLIP weights file: an OpenAI/open_clip state dict (.safetensors, .pt, .bin), one of
     /// OpenAI's TorchScript files (~/.cache/clip/RN50.pt) or a Hugging Face CLIPModel.
+    /// Default with --clip: $XAI_WEIGHTS_CLIP_RN50 (…_VIT_B_32, …_VIT_B_16), then
+    /// $XAI_WEIGHTS_DIR/clip-rn50.* or RN50.*, then ~/.cache/clip/RN50.pt (where OpenAI's
+    /// clip.load leaves it), then the Hugging Face cache (openai/clip-vit-base-patch32, …16).
     #[arg(long, value_name = "FILE")]
     clip_weights: Option<PathBuf>,
     /// CLIP's BPE vocabulary (bpe_simple_vocab_16e6.txt.gz).
@@ -112,15 +116,22 @@ fn parse_shard_arg(s: &str) -> CliResult<(usize, usize)> {
     super::cam::parse_shard(s)
 }
 
-/// The CLIP weights and BPE merges files: the flags, else `$XAI_CLIP_VOCAB` or a
-/// `bpe_simple_vocab_16e6.txt.gz` beside the weights for the merges.
-fn clip_files(a: &DissectArgs) -> CliResult<(PathBuf, PathBuf)> {
-    let weights = a.clip_weights.clone().ok_or_else(|| {
-        CliError::Msg(format!(
-            "--clip {} needs --clip-weights FILE: an OpenAI/open_clip state dict (.safetensors, .pt, .bin), an OpenAI TorchScript file (~/.cache/clip/RN50.pt) or a Hugging Face CLIPModel; xai cannot download weights here",
-            a.clip.as_deref().unwrap_or("")
-        ))
-    })?;
+/// The CLIP weights and BPE merges files: `--clip-weights`, else (with `--clip ARCH`) the
+/// places `resolve_clip_weights` searches (`$XAI_WEIGHTS_CLIP_<ARCH>`, `$XAI_WEIGHTS_DIR`,
+/// OpenAI's `~/.cache/clip`, the Hugging Face cache); for the merges `--clip-vocab`, else
+/// `$XAI_CLIP_VOCAB` or a `bpe_simple_vocab_16e6.txt.gz` beside the weights.
+fn clip_files(a: &DissectArgs, arch: Option<ClipArch>) -> CliResult<(PathBuf, PathBuf)> {
+    let weights = match (arch, &a.clip_weights) {
+        (Some(arch), explicit) => {
+            xai::models::source::resolve_clip_weights(arch, explicit.as_deref())?
+        }
+        (None, Some(file)) => file.clone(),
+        (None, None) => {
+            return Err(CliError::Msg(
+                "CLIP needs --clip RN50|ViT-B/32|ViT-B/16 or --clip-weights FILE".into(),
+            ))
+        }
+    };
     const MERGES: &str = "bpe_simple_vocab_16e6.txt.gz";
     let beside = weights.parent().map(|d| d.join(MERGES));
     let vocab = a
@@ -184,11 +195,7 @@ fn fill_clip_shard<E: ImageTextEncoder>(
 }
 
 pub(crate) fn run(a: DissectArgs) -> CliResult<()> {
-    let clip_arch = a
-        .clip
-        .as_deref()
-        .map(xai::models::clip::ClipArch::parse)
-        .transpose()?;
+    let clip_arch = a.clip.as_deref().map(ClipArch::parse).transpose()?;
     let use_clip = a.clip.is_some() || a.clip_weights.is_some() || a.clip_vocab.is_some();
     if use_clip && a.method == "iou" {
         return Err(CliError::Msg(
@@ -280,7 +287,7 @@ pub(crate) fn run(a: DissectArgs) -> CliResult<()> {
     };
     let cache_dir = a.cache.clone().unwrap_or_else(|| a.out.join("cache"));
     let clip_scorer = if use_clip {
-        let (weights, vocab) = clip_files(&a)?;
+        let (weights, vocab) = clip_files(&a, clip_arch)?;
         let encoder = ClipEncoder::load(&weights, &vocab, clip_arch, &device)
             .map_err(dis)?
             .with_batch_size(a.batch_size);
