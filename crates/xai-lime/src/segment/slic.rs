@@ -304,6 +304,40 @@ fn kmeans(
                             let dz = cz * cz; // z = 0
                             let ty = cy - y as f64;
                             let dzy = dz + ty * ty;
+                            let max_c = max_color_ro[c];
+                            let label = c as i32;
+                            let xs = &xf[x0..x1];
+                            let dist_row = &mut dist_row[x0..x1];
+                            let near_row = &mut near_row[x0..x1];
+                            let distance = Distance {
+                                dzy,
+                                cx,
+                                spatial_weight,
+                                colour_scale: if slic_zero { Some(max_c) } else { None },
+                            };
+                            if let [p0, p1, p2] = planes.as_slice() {
+                                // Three channels (Lab): one fused pass; the colour sum
+                                // ((a + b) + c) rounds as the channel-by-channel one below.
+                                let r = y * w + x0..y * w + x1;
+                                let (m0, m1, m2) = (cen[3], cen[4], cen[5]);
+                                for (((((&v0, &v1), &v2), &x), d_old), n_old) in p0[r.clone()]
+                                    .iter()
+                                    .zip(&p1[r.clone()])
+                                    .zip(&p2[r])
+                                    .zip(xs)
+                                    .zip(dist_row.iter_mut())
+                                    .zip(near_row.iter_mut())
+                                {
+                                    let (t0, t1, t2) = (v0 - m0, v1 - m1, v2 - m2);
+                                    relax(
+                                        distance.of(t0 * t0 + t1 * t1 + t2 * t2, x),
+                                        label,
+                                        d_old,
+                                        n_old,
+                                    );
+                                }
+                                continue;
+                            }
                             // Colour distances of the window row, channel by channel (vectorised).
                             buf.clear();
                             buf.resize(x1 - x0, 0.0);
@@ -314,21 +348,13 @@ fn kmeans(
                                     *o += t * t;
                                 }
                             }
-                            let max_c = max_color_ro[c];
-                            let xs = &xf[x0..x1];
-                            let label = c as i32;
-                            for (((dc, &x), d_old), n_old) in buf
+                            for (((&dc, &x), d_old), n_old) in buf
                                 .iter()
                                 .zip(xs)
-                                .zip(&mut dist_row[x0..x1])
-                                .zip(&mut near_row[x0..x1])
+                                .zip(dist_row.iter_mut())
+                                .zip(near_row.iter_mut())
                             {
-                                let tx = cx - x;
-                                let mut d = (dzy + tx * tx) * spatial_weight;
-                                d += if slic_zero { dc / max_c } else { *dc };
-                                let closer = *d_old > d;
-                                *d_old = if closer { d } else { *d_old };
-                                *n_old = if closer { label } else { *n_old };
+                                relax(distance.of(dc, x), label, d_old, n_old);
                             }
                         }
                     },
@@ -399,6 +425,38 @@ fn kmeans(
         }
     }
     nearest
+}
+
+/// One cluster's distance to the pixels of one window row: the spatial part from the centre's
+/// row offset (`dzy`) and column, plus the colour part (divided by the cluster's largest colour
+/// distance for SLIC-zero).
+#[derive(Clone, Copy)]
+struct Distance {
+    dzy: f64,
+    cx: f64,
+    spatial_weight: f64,
+    colour_scale: Option<f64>,
+}
+
+impl Distance {
+    #[inline(always)]
+    fn of(self, colour: f64, x: f64) -> f64 {
+        let tx = self.cx - x;
+        let d = (self.dzy + tx * tx) * self.spatial_weight;
+        match self.colour_scale {
+            Some(m) => d + colour / m,
+            None => d + colour,
+        }
+    }
+}
+
+/// Keeps the nearer of a pixel's current cluster and `label` at distance `d` (a strict
+/// comparison, so the first cluster wins ties, as in scikit-image), without branches.
+#[inline(always)]
+fn relax(d: f64, label: i32, d_old: &mut f64, n_old: &mut i32) {
+    let closer = *d_old > d;
+    *d_old = if closer { d } else { *d_old };
+    *n_old = if closer { label } else { *n_old };
 }
 
 /// scikit-image's `_enforce_label_connectivity_cython` for a 2-D label map.
