@@ -72,12 +72,9 @@ impl Segmenter for Felzenszwalb {
             .map(|c| data.iter().skip(c).step_by(ch).copied().collect())
             .collect();
 
-        // Edges (first, second) in scikit-image's block order: right, down, down-right,
-        // up-right, each in raster order; the weight is NumPy's
+        // Edges (weight bits, first, second) in scikit-image's block order: right, down,
+        // down-right, up-right, each in raster order; the weight is NumPy's
         // sqrt(sum((a − b)·(a − b), axis=-1)), channels summed left to right.
-        let mut first: Vec<u32> = Vec::new();
-        let mut second: Vec<u32> = Vec::new();
-        let mut cost: Vec<f64> = Vec::new();
         let (hm, wm) = (h.saturating_sub(1), w.saturating_sub(1));
         // (rows, columns, offset of the first pixel, offset of the second pixel)
         let blocks = [
@@ -86,11 +83,13 @@ impl Segmenter for Felzenszwalb {
             (hm, wm, w + 1, 0),
             (hm, wm, 1, w),
         ];
+        let n_edges: usize = blocks.iter().map(|&(r, c, _, _)| r * c).sum();
+        let mut edges: Vec<(u64, u32, u32)> = Vec::with_capacity(n_edges);
+        let mut row_cost = vec![0f64; w];
         for (rows, cols, fa, fb) in blocks {
             for y in 0..rows {
-                let start = cost.len();
-                cost.resize(start + cols, 0.0);
-                let out = &mut cost[start..];
+                let out = &mut row_cost[..cols];
+                out.fill(0.0);
                 for plane in &planes {
                     let a = &plane[y * w + fa..][..cols];
                     let b = &plane[y * w + fb..][..cols];
@@ -99,15 +98,17 @@ impl Segmenter for Felzenszwalb {
                         *o += d * d;
                     }
                 }
-                for o in out.iter_mut() {
-                    *o = o.sqrt();
-                }
-                first.extend((0..cols).map(|x| (y * w + x + fa) as u32));
-                second.extend((0..cols).map(|x| (y * w + x + fb) as u32));
+                edges.extend(out.iter().enumerate().map(|(x, &c)| {
+                    (
+                        c.sqrt().to_bits(),
+                        (y * w + x + fa) as u32,
+                        (y * w + x + fb) as u32,
+                    )
+                }));
             }
         }
         // Stable order by weight (weights are non-negative, so their bits sort as numbers).
-        let edges = radix_sort_edges(&cost, &first, &second);
+        let edges = radix_sort_edges(edges);
 
         let n = h * w;
         let scale = self.scale / 255.0;
@@ -146,21 +147,15 @@ impl Segmenter for Felzenszwalb {
     }
 }
 
-/// The edges `(weight bits, first, second)` stably sorted by weight: LSD radix sort on the bit
+/// `items` (edges `(weight bits, first, second)`) stably sorted by weight: LSD radix sort on the bit
 /// patterns of the (non-negative, finite) weights, 11 bits per pass (six passes for 64 bits),
 /// skipping the passes where every key has the same digit. Edges travel whole, so every pass
 /// reads sequentially.
-fn radix_sort_edges(cost: &[f64], first: &[u32], second: &[u32]) -> Vec<(u64, u32, u32)> {
+fn radix_sort_edges(mut items: Vec<(u64, u32, u32)>) -> Vec<(u64, u32, u32)> {
     const BITS: usize = 11;
     const RADIX: usize = 1 << BITS;
     const PASSES: usize = 64usize.div_ceil(BITS);
-    let n = cost.len();
-    let mut items: Vec<(u64, u32, u32)> = cost
-        .iter()
-        .zip(first)
-        .zip(second)
-        .map(|((c, &a), &b)| (c.to_bits(), a, b))
-        .collect();
+    let n = items.len();
     let mut next = vec![(0u64, 0u32, 0u32); n];
     // All histograms in one read.
     let mut counts = vec![[0usize; RADIX]; PASSES];
