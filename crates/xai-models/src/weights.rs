@@ -95,30 +95,10 @@ impl WeightsFile {
                 .map_err(format_err)?
                 .into_iter()
                 .collect(),
-            WeightsFormat::TorchZip
-                if torchscript::is_torchscript(
-                    torchscript::zip_entry_names(path)
-                        .iter()
-                        .map(String::as_str),
-                ) =>
-            {
-                torchscript::read(path)?
-            }
-            WeightsFormat::TorchZip => {
-                let mut found = Vec::new();
-                for key in std::iter::once(None).chain(WRAPPER_KEYS.iter().map(Some)) {
-                    match candle_core::pickle::read_all_with_key(path, key.copied()) {
-                        Ok(t) if !t.is_empty() => {
-                            found = t;
-                            break;
-                        }
-                        Ok(_) => {}
-                        Err(e) if key.is_none() => return Err(format_err(e)),
-                        Err(_) => {}
-                    }
-                }
-                found
-            }
+            WeightsFormat::TorchZip => match torchscript::read(path)? {
+                Some(tensors) => tensors,
+                None => read_torch_save_zip(path).map_err(format_err)?,
+            },
             WeightsFormat::TorchLegacy => legacy::read(path, &WRAPPER_KEYS)?,
         };
         if raw.is_empty() {
@@ -242,6 +222,21 @@ impl WeightsFile {
             shape_error: None,
         }
     }
+}
+
+/// The tensors of a `torch.save` zip checkpoint through candle's reader: the top-level dict,
+/// else the first of [`WRAPPER_KEYS`] that holds tensors (empty if none does). Only the
+/// top-level read's error is reported; a wrapper key that is absent is not an error.
+fn read_torch_save_zip(path: &Path) -> candle_core::Result<Vec<(String, Tensor)>> {
+    for key in std::iter::once(None).chain(WRAPPER_KEYS.iter().map(Some)) {
+        match candle_core::pickle::read_all_with_key(path, key.copied()) {
+            Ok(t) if !t.is_empty() => return Ok(t),
+            Ok(_) => {}
+            Err(e) if key.is_none() => return Err(e),
+            Err(_) => {}
+        }
+    }
+    Ok(Vec::new())
 }
 
 /// Takes tensors out of a [`WeightsFile`] for one architecture, checking names and shapes.

@@ -25,6 +25,25 @@ pub(super) struct StorageRef {
     pub(super) numel: usize,
 }
 
+impl StorageRef {
+    /// The storage's elements as a flat CPU tensor, read from its raw little-endian bytes;
+    /// `None` when `raw` holds fewer elements than the pickle says (a truncated file).
+    pub(super) fn flat(&self, raw: &[u8]) -> Result<Option<Tensor>> {
+        let size = self.dtype.size_in_bytes();
+        let numel = raw.len() / size;
+        if numel < self.numel {
+            return Ok(None);
+        }
+        let bytes = &raw[..numel * size];
+        Ok(Some(Tensor::from_raw_buffer(
+            bytes,
+            self.dtype,
+            &[numel],
+            &Device::Cpu,
+        )?))
+    }
+}
+
 pub(super) struct TensorRef {
     pub(super) key: String,
     offset: usize,
@@ -113,11 +132,9 @@ pub(super) fn read(path: &Path, wrapper_keys: &[&str]) -> Result<Vec<(String, Te
         let raw = data
             .get(&t.key)
             .ok_or_else(|| bad(format!("tensor {name} refers to missing storage {}", t.key)))?;
-        let numel = raw.len() / storage.dtype.size_in_bytes();
-        if numel < storage.numel {
-            return Err(bad(format!("storage {} is truncated", t.key)));
-        }
-        let flat = Tensor::from_raw_buffer(raw, storage.dtype, &[numel], &Device::Cpu)?;
+        let flat = storage
+            .flat(raw)?
+            .ok_or_else(|| bad(format!("storage {} is truncated", t.key)))?;
         out.push((name, strided_view(&flat, &t)?));
     }
     Ok(out)

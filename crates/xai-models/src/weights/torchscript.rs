@@ -14,42 +14,35 @@ use std::io::Read;
 use std::path::Path;
 
 use candle_core::pickle::{Object, Stack};
-use candle_core::{Device, Tensor};
+use candle_core::Tensor;
 
 use super::legacy::{strided_view, tensor_ref, StorageRef, TensorRef};
 use crate::{Error, Result};
 
 /// Whether the zip archive's entry names mark a TorchScript archive rather than a
 /// `torch.save` checkpoint: TorchScript writes `constants.pkl` and the module's `code/`.
-pub(super) fn is_torchscript<'a>(names: impl IntoIterator<Item = &'a str>) -> bool {
-    names
-        .into_iter()
-        .any(|n| n.ends_with("/constants.pkl") || n.contains("/code/"))
+fn is_torchscript(names: impl IntoIterator<Item = impl AsRef<str>>) -> bool {
+    names.into_iter().any(|n| {
+        let n = n.as_ref();
+        n.ends_with("/constants.pkl") || n.contains("/code/")
+    })
 }
 
-/// The entry names of the zip archive at `path` (empty when it is not a readable zip).
-pub(super) fn zip_entry_names(path: &Path) -> Vec<String> {
-    let Ok(file) = std::fs::File::open(path) else {
-        return Vec::new();
-    };
-    let Ok(zip) = zip::ZipArchive::new(std::io::BufReader::new(file)) else {
-        return Vec::new();
-    };
-    zip.file_names()
-        .filter_map(|name| name.ok())
-        .map(|name| name.into_owned())
-        .collect()
-}
-
-/// Every tensor attribute of the scripted module at `path`, named as in its `state_dict()`.
-pub(super) fn read(path: &Path) -> Result<Vec<(String, Tensor)>> {
+/// Every tensor attribute of the scripted module at `path`, named as in its `state_dict()`;
+/// `None` when the file is not a TorchScript archive (a `torch.save` checkpoint, or a zip this
+/// reader cannot open, which candle's `torch.save` reader then reports).
+pub(super) fn read(path: &Path) -> Result<Option<Vec<(String, Tensor)>>> {
     let bad = |reason: String| Error::WeightsFormat {
         path: path.into(),
         reason: format!("TorchScript archive: {reason}"),
     };
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file))
-        .map_err(|e| bad(format!("not a readable zip archive ({e})")))?;
+    let Ok(mut zip) = zip::ZipArchive::new(std::io::BufReader::new(file)) else {
+        return Ok(None);
+    };
+    if !is_torchscript(zip.file_names().filter_map(|name| name.ok())) {
+        return Ok(None);
+    }
     let data_pkl = zip
         .file_names()
         .filter_map(|name| name.ok())
@@ -95,25 +88,19 @@ pub(super) fn read(path: &Path) -> Result<Vec<(String, Tensor)>> {
             entry
                 .read_to_end(&mut raw)
                 .map_err(|e| bad(format!("cannot read {entry_name} ({e})")))?;
-            let numel = raw.len() / storage.dtype.size_in_bytes();
-            if numel < storage.numel {
-                return Err(bad(format!(
-                    "storage {entry_name} holds {numel} elements, {} expected",
+            let tensor = storage.flat(&raw)?.ok_or_else(|| {
+                bad(format!(
+                    "storage {entry_name} holds {} elements, {} expected",
+                    raw.len() / storage.dtype.size_in_bytes(),
                     storage.numel
-                )));
-            }
-            let tensor = Tensor::from_raw_buffer(
-                &raw[..numel * storage.dtype.size_in_bytes()],
-                storage.dtype,
-                &[numel],
-                &Device::Cpu,
-            )?;
+                ))
+            })?;
             flat.insert(t.key.clone(), tensor);
         }
         let view = strided_view(&flat[&t.key], &t).map_err(|e| bad(format!("{name}: {e}")))?;
         out.push((name, view));
     }
-    Ok(out)
+    Ok(Some(out))
 }
 
 /// Walks a pickled module: its state dict's tensors are named `prefix + attribute`, its
