@@ -7,7 +7,9 @@
 use ndarray::{Array2, ArrayView3, Axis};
 use serde::{Deserialize, Serialize};
 
-use super::{check_at_least, check_image, gaussian, rank_roots, Segmenter};
+use xai_models::simd::vectorize;
+
+use super::{check_at_least, check_image, gaussian, Segmenter};
 use crate::{Error, Result};
 
 /// Felzenszwalb's graph-based segmentation, as `skimage.segmentation.felzenszwalb`.
@@ -64,119 +66,197 @@ impl Segmenter for Felzenszwalb {
         self.validate()?;
         check_image(&image, "felzenszwalb")?;
         let (h, w, ch) = image.dim();
-        let mut img = image.as_standard_layout().into_owned();
-        gaussian::filter_axis(&mut img, Axis(0), self.sigma);
-        gaussian::filter_axis(&mut img, Axis(1), self.sigma);
-        let data = img.as_slice().unwrap_or(&[]);
-        let planes: Vec<Vec<f64>> = (0..ch)
-            .map(|c| data.iter().skip(c).step_by(ch).copied().collect())
-            .collect();
-
-        // Edges (weight bits, first, second) in scikit-image's block order: right, down,
-        // down-right, up-right, each in raster order; the weight is NumPy's
-        // sqrt(sum((a − b)·(a − b), axis=-1)), channels summed left to right.
-        let (hm, wm) = (h.saturating_sub(1), w.saturating_sub(1));
-        // (rows, columns, offset of the first pixel, offset of the second pixel)
-        let blocks = [
-            (h, wm, 1usize, 0usize),
-            (hm, w, w, 0),
-            (hm, wm, w + 1, 0),
-            (hm, wm, 1, w),
-        ];
-        let n_edges: usize = blocks.iter().map(|&(r, c, _, _)| r * c).sum();
-        let mut edges: Vec<(u64, u32, u32)> = Vec::with_capacity(n_edges);
-        let mut row_cost = vec![0f64; w];
-        for (rows, cols, fa, fb) in blocks {
-            for y in 0..rows {
-                let out = &mut row_cost[..cols];
-                out.fill(0.0);
-                for plane in &planes {
-                    let a = &plane[y * w + fa..][..cols];
-                    let b = &plane[y * w + fb..][..cols];
-                    for ((o, x), z) in out.iter_mut().zip(a).zip(b) {
-                        let d = x - z;
-                        *o += d * d;
-                    }
-                }
-                edges.extend(out.iter().enumerate().map(|(x, &c)| {
-                    (
-                        c.sqrt().to_bits(),
-                        (y * w + x + fa) as u32,
-                        (y * w + x + fb) as u32,
-                    )
-                }));
-            }
-        }
-        // Stable order by weight (weights are non-negative, so their bits sort as numbers).
-        let edges = radix_sort_edges(edges);
-
         let n = h * w;
+        if n >= 1 << PIXEL_BITS {
+            return Err(Error::Data(format!(
+                "felzenszwalb: the image has too many pixels ({h}×{w}); at most {} are supported",
+                (1usize << PIXEL_BITS) - 1
+            )));
+        }
+        let mut planes: Vec<Vec<f64>> = (0..ch)
+            .map(|c| image.index_axis(Axis(2), c).iter().copied().collect())
+            .collect();
+        gaussian::filter_planes(&mut planes, (h, w), self.sigma);
+        let graph = Graph::new(&planes, w);
+        let edges = graph.sorted_edges(h);
+
+        // The main pass: an edge joins two segments when it is lighter than both their
+        // thresholds, internal difference + scale / 255 / size, which scikit-image keeps in
+        // single precision; each root keeps its threshold, recomputed when it grows.
         let scale = self.scale / 255.0;
         let mut forest = Forest::new(n);
-        let mut size = vec![1usize; n];
-        let mut internal = vec![0.0f64; n];
-        for &(c, a, b) in &edges {
-            let c = f64::from_bits(c);
-            let s0 = forest.find(a as usize);
-            let s1 = forest.find(b as usize);
-            if s0 == s1 {
-                continue;
-            }
-            // scikit-image keeps these thresholds in single precision.
-            let t0 = (internal[s0] + scale / size[s0] as f64) as f32;
-            let t1 = (internal[s1] + scale / size[s1] as f64) as f32;
-            if c < f64::from(t0.min(t1)) {
+        let mut threshold = vec![scale as f32; n];
+        for &edge in &edges {
+            let (a, b) = graph.ends(edge);
+            let s0 = forest.find(a);
+            let s1 = forest.find(b);
+            let t = threshold[s0 as usize].min(threshold[s1 as usize]);
+            // The key is the weight rounded to single precision, so it decides the comparison
+            // unless it equals the threshold. Few edges join, at random: no branch on s0 == s1.
+            let key = f32::from_bits((edge >> 32) as u32);
+            let lighter = key < t || (key == t && graph.weight(edge) < f64::from(t));
+            let joins = (s0 != s1) & lighter;
+            if joins {
+                let c = graph.weight(edge);
                 let root = forest.union(s0, s1);
-                size[root] = size[s0] + size[s1];
-                internal[root] = c;
+                threshold[root as usize] =
+                    (c + scale / f64::from(forest.size[root as usize])) as f32;
             }
         }
-        for &(_, a, b) in &edges {
-            let s0 = forest.find(a as usize);
-            let s1 = forest.find(b as usize);
-            if s0 == s1 {
-                continue;
+        // Segments under min_size pixels merge along the same order. Segments only grow, so
+        // once none is small the remaining edges change nothing.
+        forest.compress();
+        let min_size = self.min_size.min(u32::MAX as usize) as u32;
+        let mut small = forest.count_small_roots(min_size);
+        for &edge in &edges {
+            if small == 0 {
+                break;
             }
-            if size[s0] < self.min_size || size[s1] < self.min_size {
-                let root = forest.union(s0, s1);
-                size[root] = size[s0] + size[s1];
-            }
+            let (a, b) = graph.ends(edge);
+            let s0 = forest.find(a);
+            let s1 = forest.find(b);
+            // Without branches: which pieces join is as random as the edge order.
+            let (z0, z1) = (forest.size[s0 as usize], forest.size[s1 as usize]);
+            let joins = s0 != s1 && (z0 < min_size || z1 < min_size);
+            forest.union_if(joins, s0, s1);
+            let after = usize::from(z0 + z1 < min_size);
+            let before = usize::from(z0 < min_size) + usize::from(z1 < min_size);
+            small = if joins { small + after - before } else { small };
         }
-        let roots: Vec<usize> = (0..n).map(|i| forest.find(i)).collect();
-        Ok(rank_roots(&roots, (h, w)))
+        Array2::from_shape_vec((h, w), forest.labels())
+            .map_err(|e| Error::Data(format!("felzenszwalb: internal shape error: {e}")))
     }
 }
 
-/// `items` (edges `(weight bits, first, second)`) stably sorted by weight: LSD radix sort on the bit
-/// patterns of the (non-negative, finite) weights, 11 bits per pass (six passes for 64 bits),
-/// skipping the passes where every key has the same digit. Edges travel whole, so every pass
-/// reads sequentially.
-fn radix_sort_edges(mut items: Vec<(u64, u32, u32)>) -> Vec<(u64, u32, u32)> {
-    const BITS: usize = 11;
-    const RADIX: usize = 1 << BITS;
-    const PASSES: usize = 64usize.div_ceil(BITS);
-    let n = items.len();
-    let mut next = vec![(0u64, 0u32, 0u32); n];
-    // All histograms in one read.
-    let mut counts = vec![[0usize; RADIX]; PASSES];
-    for &(b, _, _) in &items {
-        for (pass, count) in counts.iter_mut().enumerate() {
-            count[((b >> (pass * BITS)) as usize) & (RADIX - 1)] += 1;
+/// Pixel indices take the low bits of an edge's id, its block (direction) the two above.
+const PIXEL_BITS: u32 = 30;
+
+/// The 8-connected grid graph of a smoothed image, edges in scikit-image's block order: right,
+/// down, down-right, up-right, each in raster order. Edge `(block, p)` joins pixels
+/// `p + first[block]` and `p + second[block]`, where p = y·w + x runs over the block's rows and
+/// columns; its weight is NumPy's `sqrt(sum((a − b)·(a − b), axis=-1))`, channels summed left
+/// to right.
+struct Graph<'a> {
+    planes: &'a [Vec<f64>],
+    w: usize,
+    first: [u32; 4],
+    second: [u32; 4],
+}
+
+impl<'a> Graph<'a> {
+    fn new(planes: &'a [Vec<f64>], w: usize) -> Self {
+        let w32 = w as u32;
+        Self {
+            planes,
+            w,
+            first: [1, w32, w32 + 1, 1],
+            second: [0, 0, 0, w32],
         }
     }
-    for (pass, count) in counts.iter().enumerate() {
-        if count.contains(&n) {
+
+    /// The two pixels an edge (as [`Self::sorted_edges`] gives it) joins.
+    #[inline(always)]
+    fn ends(&self, edge: u64) -> (u32, u32) {
+        let id = edge as u32;
+        let block = (id >> PIXEL_BITS) as usize;
+        let p = id & ((1 << PIXEL_BITS) - 1);
+        (p + self.first[block], p + self.second[block])
+    }
+
+    /// An edge's weight, computed as when the edges were built.
+    fn weight(&self, edge: u64) -> f64 {
+        let (a, b) = self.ends(edge);
+        let mut acc = 0.0;
+        for plane in self.planes {
+            let d = plane[a as usize] - plane[b as usize];
+            acc += d * d;
+        }
+        acc.sqrt()
+    }
+
+    /// Every edge as `(weight as f32).to_bits() << 32 | block << 30 | p`, ordered by weight,
+    /// ties in the block order (a stable sort by weight).
+    fn sorted_edges(&self, h: usize) -> Vec<u64> {
+        let w = self.w;
+        let (hm, wm) = (h.saturating_sub(1), w.saturating_sub(1));
+        // (rows, columns) of each block.
+        let blocks = [(h, wm), (hm, w), (hm, wm), (hm, wm)];
+        let mut edges: Vec<u64> = Vec::with_capacity(blocks.iter().map(|b| b.0 * b.1).sum());
+        let mut row = vec![0f64; w];
+        for (block, &(rows, cols)) in blocks.iter().enumerate() {
+            let (fa, fb) = (self.first[block] as usize, self.second[block] as usize);
+            for y in 0..rows {
+                let out = &mut row[..cols];
+                vectorize(
+                    #[inline(always)]
+                    || {
+                        out.fill(0.0);
+                        for plane in self.planes {
+                            let a = &plane[y * w + fa..][..cols];
+                            let b = &plane[y * w + fb..][..cols];
+                            for ((o, x), z) in out.iter_mut().zip(a).zip(b) {
+                                let d = x - z;
+                                *o += d * d;
+                            }
+                        }
+                    },
+                );
+                let base = ((block as u64) << PIXEL_BITS) | (y * w) as u64;
+                edges.extend(out.iter().enumerate().map(|(x, &c)| {
+                    (u64::from((c.sqrt() as f32).to_bits()) << 32) | (base + x as u64)
+                }));
+            }
+        }
+        let mut edges = radix_sort_high_words(edges);
+        // Equal single-precision keys may hide different weights: such runs (short, but all of
+        // a flat region's edges where weights are 0) are ordered by weight, stably.
+        let mut start = 0;
+        while start < edges.len() {
+            let key = edges[start] >> 32;
+            let len = edges[start..]
+                .iter()
+                .take_while(|&&e| e >> 32 == key)
+                .count();
+            let run = &mut edges[start..start + len];
+            if len > 1 {
+                let first = self.weight(run[0]);
+                if run[1..].iter().any(|&e| self.weight(e) != first) {
+                    run.sort_by_cached_key(|&e| self.weight(e).to_bits());
+                }
+            }
+            start += len;
+        }
+        edges
+    }
+}
+
+/// `items` stably sorted by their high 32 bits, which are the bits of non-negative `f32`s (so
+/// they sort as numbers): LSD radix sort, 11 bits per pass, skipping the passes where every key
+/// has the same digit; all three histograms come from one read.
+fn radix_sort_high_words(mut items: Vec<u64>) -> Vec<u64> {
+    const BITS: u32 = 11;
+    const RADIX: usize = 1 << BITS;
+    const SHIFTS: [u32; 3] = [32, 32 + BITS, 32 + 2 * BITS];
+    let n = items.len();
+    let mut counts = vec![[0u32; RADIX]; SHIFTS.len()];
+    for &item in &items {
+        for (count, shift) in counts.iter_mut().zip(SHIFTS) {
+            count[((item >> shift) as usize) & (RADIX - 1)] += 1;
+        }
+    }
+    let mut next = vec![0u64; n];
+    for (count, shift) in counts.iter().zip(SHIFTS) {
+        if count.iter().any(|&c| c as usize == n) {
             continue;
         }
-        let shift = pass * BITS;
-        let mut start = vec![0usize; RADIX];
+        let mut start = [0usize; RADIX];
         let mut sum = 0;
         for (s, &c) in start.iter_mut().zip(count) {
             *s = sum;
-            sum += c;
+            sum += c as usize;
         }
         for &item in &items {
-            let d = ((item.0 >> shift) as usize) & (RADIX - 1);
+            let d = ((item >> shift) as usize) & (RADIX - 1);
             next[start[d]] = item;
             start[d] += 1;
         }
@@ -185,31 +265,82 @@ fn radix_sort_edges(mut items: Vec<(u64, u32, u32)>) -> Vec<(u64, u32, u32)> {
     items
 }
 
-/// Union–find whose root is always the smallest index of its set.
+/// Union–find whose root is always the smallest index of its set, with each root's size.
 struct Forest {
-    parent: Vec<usize>,
+    parent: Vec<u32>,
+    size: Vec<u32>,
 }
 
 impl Forest {
     fn new(n: usize) -> Self {
         Self {
-            parent: (0..n).collect(),
+            parent: (0..n as u32).collect(),
+            size: vec![1; n],
         }
     }
 
-    fn find(&mut self, mut i: usize) -> usize {
-        while self.parent[i] != i {
-            let p = self.parent[i];
-            self.parent[i] = self.parent[p];
-            i = p;
+    #[inline(always)]
+    fn find(&mut self, mut i: u32) -> u32 {
+        // Path halving, two levels a step: one branch a step, as the depths are random.
+        loop {
+            let p = self.parent[i as usize];
+            let g = self.parent[p as usize];
+            self.parent[i as usize] = g;
+            if g == p {
+                return p;
+            }
+            i = g;
         }
-        i
     }
 
     /// Joins two roots; the smaller index becomes the root and is returned.
-    fn union(&mut self, a: usize, b: usize) -> usize {
+    #[inline(always)]
+    fn union(&mut self, a: u32, b: u32) -> u32 {
         let (root, child) = if a < b { (a, b) } else { (b, a) };
-        self.parent[child] = root;
+        self.parent[child as usize] = root;
+        self.size[root as usize] += self.size[child as usize];
         root
+    }
+
+    /// Joins two roots when `joins`, as [`Self::union`], without branching.
+    #[inline(always)]
+    fn union_if(&mut self, joins: bool, a: u32, b: u32) {
+        let (root, child) = (a.min(b), a.max(b));
+        let child_size = self.size[child as usize];
+        self.parent[child as usize] = if joins { root } else { child };
+        self.size[root as usize] += if joins { child_size } else { 0 };
+    }
+
+    /// Points every node at its root: parents never exceed their children, so one forward
+    /// sweep suffices.
+    fn compress(&mut self) {
+        for i in 0..self.parent.len() {
+            let p = self.parent[i] as usize;
+            self.parent[i] = self.parent[p];
+        }
+    }
+
+    fn count_small_roots(&self, min_size: u32) -> usize {
+        self.parent
+            .iter()
+            .enumerate()
+            .filter(|&(i, &p)| p as usize == i && self.size[i] < min_size)
+            .count()
+    }
+
+    /// Labels 0..K−1 numbered by each set's first pixel, which is its root.
+    fn labels(&self) -> Vec<i32> {
+        let mut labels = vec![0i32; self.parent.len()];
+        let mut next = 0;
+        for i in 0..self.parent.len() {
+            let p = self.parent[i] as usize;
+            labels[i] = if p == i {
+                next += 1;
+                next - 1
+            } else {
+                labels[p]
+            };
+        }
+        labels
     }
 }

@@ -237,3 +237,66 @@ pub(crate) fn filter_singleton_axis(data: &mut Array3<f64>, sigma: f64) {
         *v = out[0];
     }
 }
+
+/// Smooths each `h × w` raster of `planes` along its rows (axis 0), then its columns (axis 1),
+/// with σ for both: [`filter_axis`] on both axes of the interleaved image, value for value,
+/// on planar data (each line is contiguous or a stride-1 row of lines, so every tap is one
+/// vectorised pass).
+pub(crate) fn filter_planes(planes: &mut [Vec<f64>], (h, w): (usize, usize), sigma: f64) {
+    let Some(weights) = kernel(sigma) else {
+        return;
+    };
+    if h == 0 || w == 0 {
+        return;
+    }
+    let r = weights.len() - 1;
+    // Enough rows per task to amortise the scheduling, few enough to share the work.
+    let rows_per_task = (16384 / w).clamp(1, h);
+    for plane in planes.iter_mut() {
+        let input = plane.clone();
+        plane
+            .par_chunks_mut(rows_per_task * w)
+            .enumerate()
+            .for_each_init(Vec::new, |ext: &mut Vec<f64>, (t, out_rows)| {
+                vectorize(
+                    #[inline(always)]
+                    || {
+                        for (i, out) in out_rows.chunks_exact_mut(w).enumerate() {
+                            let y = t * rows_per_task + i;
+                            // Down the columns: row y from rows y ± j.
+                            let centre = &input[y * w..(y + 1) * w];
+                            for (o, x) in out.iter_mut().zip(centre) {
+                                *o = x * weights[0];
+                            }
+                            for j in (1..=r).rev() {
+                                let a = reflect(y as isize - j as isize, h);
+                                let b = reflect((y + j) as isize, h);
+                                let (xa, xb) =
+                                    (&input[a * w..(a + 1) * w], &input[b * w..(b + 1) * w]);
+                                let wj = weights[j];
+                                for ((o, p), q) in out.iter_mut().zip(xa).zip(xb) {
+                                    *o += (p + q) * wj;
+                                }
+                            }
+                            // Along the row, from its reflected extension.
+                            ext.clear();
+                            ext.extend((-(r as isize)..0).map(|i| out[reflect(i, w)]));
+                            ext.extend_from_slice(out);
+                            ext.extend((w as isize..(w + r) as isize).map(|i| out[reflect(i, w)]));
+                            for (o, x) in out.iter_mut().zip(&ext[r..r + w]) {
+                                *o = x * weights[0];
+                            }
+                            for j in (1..=r).rev() {
+                                let lo = &ext[r - j..r - j + w];
+                                let hi = &ext[r + j..r + j + w];
+                                let wj = weights[j];
+                                for ((o, p), q) in out.iter_mut().zip(lo).zip(hi) {
+                                    *o += (p + q) * wj;
+                                }
+                            }
+                        }
+                    },
+                )
+            });
+    }
+}
