@@ -82,25 +82,32 @@ impl Segmenter for Felzenszwalb {
 
         // The main pass: an edge joins two segments when it is lighter than both their
         // thresholds, internal difference + scale / 255 / size, which scikit-image keeps in
-        // single precision; each root keeps its threshold, recomputed when it grows.
+        // single precision; each root keeps its threshold, recomputed when it grows. Weights
+        // only increase along the order, so once one exceeds every threshold so far no edge
+        // can join any more.
         let scale = self.scale / 255.0;
         let mut forest = Forest::new(n);
         let mut threshold = vec![scale as f32; n];
+        let mut ceiling = scale as f32;
         for &edge in &edges {
+            let key = f32::from_bits((edge >> 32) as u32);
+            if key > ceiling {
+                break;
+            }
             let (a, b) = graph.ends(edge);
             let s0 = forest.find(a);
             let s1 = forest.find(b);
             let t = threshold[s0 as usize].min(threshold[s1 as usize]);
             // The key is the weight rounded to single precision, so it decides the comparison
             // unless it equals the threshold. Few edges join, at random: no branch on s0 == s1.
-            let key = f32::from_bits((edge >> 32) as u32);
             let lighter = key < t || (key == t && graph.weight(edge) < f64::from(t));
             let joins = (s0 != s1) & lighter;
             if joins {
                 let c = graph.weight(edge);
                 let root = forest.union(s0, s1);
-                threshold[root as usize] =
-                    (c + scale / f64::from(forest.size[root as usize])) as f32;
+                let t = (c + scale / f64::from(forest.size(root))) as f32;
+                threshold[root as usize] = t;
+                ceiling = ceiling.max(t);
             }
         }
         // Segments under min_size pixels merge along the same order. Segments only grow, so
@@ -116,12 +123,14 @@ impl Segmenter for Felzenszwalb {
             let s0 = forest.find(a);
             let s1 = forest.find(b);
             // Without branches: which pieces join is as random as the edge order.
-            let (z0, z1) = (forest.size[s0 as usize], forest.size[s1 as usize]);
+            let (z0, z1) = (forest.size(s0), forest.size(s1));
             let joins = s0 != s1 && (z0 < min_size || z1 < min_size);
-            forest.union_if(joins, s0, s1);
-            let after = usize::from(z0 + z1 < min_size);
-            let before = usize::from(z0 < min_size) + usize::from(z1 < min_size);
-            small = if joins { small + after - before } else { small };
+            if joins {
+                forest.union(s0, s1);
+                let after = usize::from(z0 + z1 < min_size);
+                let before = usize::from(z0 < min_size) + usize::from(z1 < min_size);
+                small = small + after - before;
+            }
         }
         Array2::from_shape_vec((h, w), forest.labels())
             .map_err(|e| Error::Data(format!("felzenszwalb: internal shape error: {e}")))
@@ -265,27 +274,39 @@ fn radix_sort_high_words(mut items: Vec<u64>) -> Vec<u64> {
     items
 }
 
-/// Union–find whose root is always the smallest index of its set, with each root's size.
+/// Union–find whose root is always the smallest index of its set, with each root's size
+/// beside its parent (one cache line for both).
 struct Forest {
-    parent: Vec<u32>,
-    size: Vec<u32>,
+    nodes: Vec<Node>,
+}
+
+#[derive(Clone, Copy)]
+struct Node {
+    parent: u32,
+    size: u32,
 }
 
 impl Forest {
     fn new(n: usize) -> Self {
         Self {
-            parent: (0..n as u32).collect(),
-            size: vec![1; n],
+            nodes: (0..n as u32)
+                .map(|parent| Node { parent, size: 1 })
+                .collect(),
         }
+    }
+
+    #[inline(always)]
+    fn size(&self, root: u32) -> u32 {
+        self.nodes[root as usize].size
     }
 
     #[inline(always)]
     fn find(&mut self, mut i: u32) -> u32 {
         // Path halving, two levels a step: one branch a step, as the depths are random.
         loop {
-            let p = self.parent[i as usize];
-            let g = self.parent[p as usize];
-            self.parent[i as usize] = g;
+            let p = self.nodes[i as usize].parent;
+            let g = self.nodes[p as usize].parent;
+            self.nodes[i as usize].parent = g;
             if g == p {
                 return p;
             }
@@ -297,43 +318,34 @@ impl Forest {
     #[inline(always)]
     fn union(&mut self, a: u32, b: u32) -> u32 {
         let (root, child) = if a < b { (a, b) } else { (b, a) };
-        self.parent[child as usize] = root;
-        self.size[root as usize] += self.size[child as usize];
+        self.nodes[child as usize].parent = root;
+        self.nodes[root as usize].size += self.nodes[child as usize].size;
         root
-    }
-
-    /// Joins two roots when `joins`, as [`Self::union`], without branching.
-    #[inline(always)]
-    fn union_if(&mut self, joins: bool, a: u32, b: u32) {
-        let (root, child) = (a.min(b), a.max(b));
-        let child_size = self.size[child as usize];
-        self.parent[child as usize] = if joins { root } else { child };
-        self.size[root as usize] += if joins { child_size } else { 0 };
     }
 
     /// Points every node at its root: parents never exceed their children, so one forward
     /// sweep suffices.
     fn compress(&mut self) {
-        for i in 0..self.parent.len() {
-            let p = self.parent[i] as usize;
-            self.parent[i] = self.parent[p];
+        for i in 0..self.nodes.len() {
+            let p = self.nodes[i].parent as usize;
+            self.nodes[i].parent = self.nodes[p].parent;
         }
     }
 
     fn count_small_roots(&self, min_size: u32) -> usize {
-        self.parent
+        self.nodes
             .iter()
             .enumerate()
-            .filter(|&(i, &p)| p as usize == i && self.size[i] < min_size)
+            .filter(|&(i, node)| node.parent as usize == i && node.size < min_size)
             .count()
     }
 
     /// Labels 0..K−1 numbered by each set's first pixel, which is its root.
     fn labels(&self) -> Vec<i32> {
-        let mut labels = vec![0i32; self.parent.len()];
+        let mut labels = vec![0i32; self.nodes.len()];
         let mut next = 0;
-        for i in 0..self.parent.len() {
-            let p = self.parent[i] as usize;
+        for (i, node) in self.nodes.iter().enumerate() {
+            let p = node.parent as usize;
             labels[i] = if p == i {
                 next += 1;
                 next - 1
