@@ -4,12 +4,13 @@
 //! IJCV 59(2), 2004; with scikit-image's `skimage.segmentation.felzenszwalb` semantics
 //! (0.13–0.26).
 
-use ndarray::{Array2, ArrayView3, Axis};
+use ndarray::{Array2, ArrayView3};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use xai_models::simd::vectorize;
 
-use super::{check_at_least, check_image, gaussian, Segmenter};
+use super::{check_at_least, check_image, gaussian, resize_for_overwrite, Segmenter};
 use crate::{Error, Result};
 
 /// Felzenszwalb's graph-based segmentation, as `skimage.segmentation.felzenszwalb`.
@@ -65,7 +66,7 @@ impl Segmenter for Felzenszwalb {
     fn segment(&self, image: ArrayView3<'_, f64>) -> Result<Array2<i32>> {
         self.validate()?;
         check_image(&image, "felzenszwalb")?;
-        let (h, w, ch) = image.dim();
+        let (h, w, _) = image.dim();
         let n = h * w;
         if n >= 1 << PIXEL_BITS {
             return Err(Error::Data(format!(
@@ -73,12 +74,11 @@ impl Segmenter for Felzenszwalb {
                 (1usize << PIXEL_BITS) - 1
             )));
         }
-        let mut planes: Vec<Vec<f64>> = (0..ch)
-            .map(|c| image.index_axis(Axis(2), c).iter().copied().collect())
-            .collect();
-        gaussian::filter_planes(&mut planes, (h, w), self.sigma);
-        let graph = Graph::new(&planes, w);
-        let edges = graph.sorted_edges(h);
+        let mut scratch = Scratch::take();
+        gaussian::smooth_planes(image, self.sigma, &mut scratch.planes);
+        let graph = Graph::new(&scratch.planes, w);
+        graph.sort_edges(h, &mut scratch.edges, &mut scratch.spare);
+        let edges = &scratch.edges;
 
         // The main pass: an edge joins two segments when it is lighter than both their
         // thresholds, internal difference + scale / 255 / size, which scikit-image keeps in
@@ -89,7 +89,7 @@ impl Segmenter for Felzenszwalb {
         let mut forest = Forest::new(n);
         let mut threshold = vec![scale as f32; n];
         let mut ceiling = scale as f32;
-        for &edge in &edges {
+        for &edge in edges {
             let key = f32::from_bits((edge >> 32) as u32);
             if key > ceiling {
                 break;
@@ -115,7 +115,7 @@ impl Segmenter for Felzenszwalb {
         forest.compress();
         let min_size = self.min_size.min(u32::MAX as usize) as u32;
         let mut small = forest.count_small_roots(min_size);
-        for &edge in &edges {
+        for &edge in edges {
             if small == 0 {
                 break;
             }
@@ -132,8 +132,45 @@ impl Segmenter for Felzenszwalb {
                 small = small + after - before;
             }
         }
-        Array2::from_shape_vec((h, w), forest.labels())
+        let labels = forest.labels();
+        scratch.give_back();
+        Array2::from_shape_vec((h, w), labels)
             .map_err(|e| Error::Data(format!("felzenszwalb: internal shape error: {e}")))
+    }
+}
+
+/// The large buffers of one segmentation, kept per thread between calls (up to
+/// [`Scratch::KEEP_BYTES`] each) so repeated calls, as in a parameter search, don't fault in
+/// fresh pages every time.
+#[derive(Default)]
+struct Scratch {
+    planes: Vec<Vec<f64>>,
+    edges: Vec<u64>,
+    spare: Vec<u64>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
+}
+
+impl Scratch {
+    /// Buffers larger than this are freed after the call.
+    const KEEP_BYTES: usize = 32 << 20;
+
+    fn take() -> Self {
+        SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()))
+    }
+
+    fn give_back(mut self) {
+        let keep = |bytes: usize| bytes <= Self::KEEP_BYTES;
+        self.planes.retain(|p| keep(p.capacity() * 8));
+        if !keep(self.edges.capacity() * 8) {
+            self.edges = Vec::new();
+        }
+        if !keep(self.spare.capacity() * 8) {
+            self.spare = Vec::new();
+        }
+        SCRATCH.with(|s| *s.borrow_mut() = self);
     }
 }
 
@@ -184,39 +221,58 @@ impl<'a> Graph<'a> {
     }
 
     /// Every edge as `(weight as f32).to_bits() << 32 | block << 30 | p`, ordered by weight,
-    /// ties in the block order (a stable sort by weight).
-    fn sorted_edges(&self, h: usize) -> Vec<u64> {
+    /// ties in the block order (a stable sort by weight), into `edges`; `spare` is the sort's
+    /// second buffer.
+    fn sort_edges(&self, h: usize, edges: &mut Vec<u64>, spare: &mut Vec<u64>) {
         let w = self.w;
         let (hm, wm) = (h.saturating_sub(1), w.saturating_sub(1));
         // (rows, columns) of each block.
         let blocks = [(h, wm), (hm, w), (hm, wm), (hm, wm)];
-        let mut edges: Vec<u64> = Vec::with_capacity(blocks.iter().map(|b| b.0 * b.1).sum());
-        let mut row = vec![0f64; w];
+        // Every value is overwritten: a reused buffer of the right length is not cleared.
+        resize_for_overwrite(edges, blocks.iter().map(|b| b.0 * b.1).sum());
+        // Tasks of whole rows of one block, built in parallel.
+        let mut tasks: Vec<(usize, usize, &mut [u64])> = Vec::new();
+        let mut rest: &mut [u64] = edges;
         for (block, &(rows, cols)) in blocks.iter().enumerate() {
-            let (fa, fb) = (self.first[block] as usize, self.second[block] as usize);
-            for y in 0..rows {
-                let out = &mut row[..cols];
-                vectorize(
-                    #[inline(always)]
-                    || {
-                        out.fill(0.0);
-                        for plane in self.planes {
-                            let a = &plane[y * w + fa..][..cols];
-                            let b = &plane[y * w + fb..][..cols];
-                            for ((o, x), z) in out.iter_mut().zip(a).zip(b) {
-                                let d = x - z;
-                                *o += d * d;
-                            }
-                        }
-                    },
-                );
-                let base = ((block as u64) << PIXEL_BITS) | (y * w) as u64;
-                edges.extend(out.iter().enumerate().map(|(x, &c)| {
-                    (u64::from((c.sqrt() as f32).to_bits()) << 32) | (base + x as u64)
-                }));
+            let (mine, others) = rest.split_at_mut(rows * cols);
+            rest = others;
+            if cols == 0 {
+                continue;
+            }
+            let rows_per_task = (16384 / cols).max(1);
+            for (t, chunk) in mine.chunks_mut(rows_per_task * cols).enumerate() {
+                tasks.push((block, t * rows_per_task, chunk));
             }
         }
-        let mut edges = radix_sort_high_words(edges);
+        tasks
+            .into_par_iter()
+            .for_each_init(Vec::new, |row: &mut Vec<f64>, (block, y0, chunk)| {
+                let cols = blocks[block].1;
+                let (fa, fb) = (self.first[block] as usize, self.second[block] as usize);
+                row.resize(cols, 0.0);
+                for (i, out) in chunk.chunks_exact_mut(cols).enumerate() {
+                    let y = y0 + i;
+                    let base = ((block as u64) << PIXEL_BITS) | (y * w) as u64;
+                    vectorize(
+                        #[inline(always)]
+                        || {
+                            row.fill(0.0);
+                            for plane in self.planes {
+                                let a = &plane[y * w + fa..][..cols];
+                                let b = &plane[y * w + fb..][..cols];
+                                for ((o, x), z) in row.iter_mut().zip(a).zip(b) {
+                                    let d = x - z;
+                                    *o += d * d;
+                                }
+                            }
+                            for ((e, &c), x) in out.iter_mut().zip(row.iter()).zip(0u64..) {
+                                *e = (u64::from((c.sqrt() as f32).to_bits()) << 32) | (base + x);
+                            }
+                        },
+                    );
+                }
+            });
+        radix_sort_high_words(edges, spare);
         // Equal single-precision keys may hide different weights: such runs (short, but all of
         // a flat region's edges where weights are 0) are ordered by weight, stably.
         let mut start = 0;
@@ -235,43 +291,97 @@ impl<'a> Graph<'a> {
             }
             start += len;
         }
-        edges
     }
 }
 
-/// `items` stably sorted by their high 32 bits, which are the bits of non-negative `f32`s (so
-/// they sort as numbers): LSD radix sort, 11 bits per pass, skipping the passes where every key
-/// has the same digit; all three histograms come from one read.
-fn radix_sort_high_words(mut items: Vec<u64>) -> Vec<u64> {
+/// Sorts `items` stably by their high 32 bits, which are the bits of non-negative `f32`s (so
+/// they sort as numbers); `spare` is scratch space. One most-significant-digit pass on the top
+/// 10 bits splits the items into buckets, then each bucket (small enough for the cache) is
+/// sorted on its own, in parallel, by two least-significant-digit passes of 11 bits.
+fn radix_sort_high_words(items: &mut Vec<u64>, spare: &mut Vec<u64>) {
+    const TOP_SHIFT: u32 = 54;
+    let n = items.len();
+    resize_for_overwrite(spare, n);
+    let mut count = vec![0usize; 1 << (64 - TOP_SHIFT)];
+    for &item in items.iter() {
+        count[(item >> TOP_SHIFT) as usize] += 1;
+    }
+    let mut start = Vec::with_capacity(count.len());
+    let mut sum = 0;
+    for &c in &count {
+        start.push(sum);
+        sum += c;
+    }
+    for &item in items.iter() {
+        let d = (item >> TOP_SHIFT) as usize;
+        spare[start[d]] = item;
+        start[d] += 1;
+    }
+    // The buckets, in `spare`, with the same ranges of `items` as their scratch space.
+    let mut buckets: Vec<(&mut [u64], &mut [u64])> = Vec::new();
+    let (mut sorted, mut scratch): (&mut [u64], &mut [u64]) = (spare, items);
+    for &c in count.iter().filter(|&&c| c > 0) {
+        let (a, rest_a) = sorted.split_at_mut(c);
+        let (b, rest_b) = scratch.split_at_mut(c);
+        buckets.push((a, b));
+        (sorted, scratch) = (rest_a, rest_b);
+    }
+    buckets
+        .into_par_iter()
+        .for_each(|(bucket, scratch)| sort_bucket(bucket, scratch));
+    std::mem::swap(items, spare);
+}
+
+/// Sorts `bucket` stably by bits 32..54, with `scratch` (as long) as the second buffer.
+fn sort_bucket(bucket: &mut [u64], scratch: &mut [u64]) {
     const BITS: u32 = 11;
     const RADIX: usize = 1 << BITS;
-    const SHIFTS: [u32; 3] = [32, 32 + BITS, 32 + 2 * BITS];
-    let n = items.len();
-    let mut counts = vec![[0u32; RADIX]; SHIFTS.len()];
-    for &item in &items {
-        for (count, shift) in counts.iter_mut().zip(SHIFTS) {
-            count[((item >> shift) as usize) & (RADIX - 1)] += 1;
+    let digit = |item: u64, shift: u32| ((item >> shift) as usize) & (RADIX - 1);
+    if bucket.len() <= 32 {
+        // Insertion sort (stable).
+        for i in 1..bucket.len() {
+            let item = bucket[i];
+            let mut j = i;
+            while j > 0 && bucket[j - 1] >> 32 > item >> 32 {
+                bucket[j] = bucket[j - 1];
+                j -= 1;
+            }
+            bucket[j] = item;
         }
+        return;
     }
-    let mut next = vec![0u64; n];
-    for (count, shift) in counts.iter().zip(SHIFTS) {
+    let mut counts = [[0u32; RADIX]; 2];
+    for &item in bucket.iter() {
+        counts[0][digit(item, 32)] += 1;
+        counts[1][digit(item, 32 + BITS)] += 1;
+    }
+    let n = bucket.len();
+    let mut in_scratch = false;
+    for (count, shift) in counts.iter().zip([32, 32 + BITS]) {
         if count.iter().any(|&c| c as usize == n) {
             continue;
         }
-        let mut start = [0usize; RADIX];
+        let (from, to): (&[u64], &mut [u64]) = if in_scratch {
+            (scratch, bucket)
+        } else {
+            (bucket, scratch)
+        };
+        let mut start = [0u32; RADIX];
         let mut sum = 0;
         for (s, &c) in start.iter_mut().zip(count) {
             *s = sum;
-            sum += c as usize;
+            sum += c;
         }
-        for &item in &items {
-            let d = ((item >> shift) as usize) & (RADIX - 1);
-            next[start[d]] = item;
+        for &item in from {
+            let d = digit(item, shift);
+            to[start[d] as usize] = item;
             start[d] += 1;
         }
-        std::mem::swap(&mut items, &mut next);
+        in_scratch = !in_scratch;
     }
-    items
+    if in_scratch {
+        bucket.copy_from_slice(scratch);
+    }
 }
 
 /// Union–find whose root is always the smallest index of its set, with each root's size

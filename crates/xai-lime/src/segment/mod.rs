@@ -149,6 +149,15 @@ impl Segmenter for SegmentMethod {
     }
 }
 
+/// Gives `buffer` length `n`, clearing it only when its length changes: for buffers kept
+/// between calls whose every value the caller overwrites.
+pub(crate) fn resize_for_overwrite<T: Copy + Default>(buffer: &mut Vec<T>, n: usize) {
+    if buffer.len() != n {
+        buffer.clear();
+        buffer.resize(n, T::default());
+    }
+}
+
 /// Rejects empty images and non-finite pixels: the `Error::Data` every segmenter gives.
 pub(crate) fn check_image(image: &ArrayView3<'_, f64>, method: &str) -> Result<()> {
     let (h, w, c) = image.dim();
@@ -157,7 +166,17 @@ pub(crate) fn check_image(image: &ArrayView3<'_, f64>, method: &str) -> Result<(
             "{method}: the image is empty (height {h}, width {w}, {c} channels)"
         )));
     }
-    if let Some(((y, x, ch), v)) = image.indexed_iter().find(|(_, v)| !v.is_finite()) {
+    // The common case in one vectorised pass; the slow search only to name the bad value.
+    let all_finite = match image.as_slice() {
+        Some(values) => values
+            .chunks(64)
+            .all(|c| c.iter().fold(true, |ok, v| ok & v.is_finite())),
+        None => false,
+    };
+    let bad = (!all_finite)
+        .then(|| image.indexed_iter().find(|(_, v)| !v.is_finite()))
+        .flatten();
+    if let Some(((y, x, ch), v)) = bad {
         return Err(Error::Data(format!(
             "{method}: pixel (row {y}, column {x}) channel {ch} is {v}; \
              the image must hold finite values"
