@@ -412,15 +412,17 @@ impl Forest {
 
     #[inline(always)]
     fn find(&mut self, mut i: u32) -> u32 {
-        // Path halving, two levels a step: one branch a step, as the depths are random.
+        // Three levels without a branch (the depths are random, the trees shallow), then
+        // path halving for the rare deeper node.
         loop {
             let p = self.nodes[i as usize].parent;
             let g = self.nodes[p as usize].parent;
-            self.nodes[i as usize].parent = g;
-            if g == p {
-                return p;
+            let gg = self.nodes[g as usize].parent;
+            self.nodes[i as usize].parent = gg;
+            if self.nodes[gg as usize].parent == gg {
+                return gg;
             }
-            i = g;
+            i = gg;
         }
     }
 
