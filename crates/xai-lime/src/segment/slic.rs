@@ -245,6 +245,11 @@ fn regular_grid(shape: [usize; 3], n_points: usize) -> Grid {
     grid
 }
 
+/// Lanes of one vector step of the assignment: every window row is processed in aligned
+/// chunks of this many pixels, so successive clusters' loads and stores of a pixel's
+/// distance meet at the same addresses (unaligned overlaps would defeat store forwarding).
+const LANES: usize = 8;
+
 /// The k-means iterations; returns each pixel's cluster (−1 if never assigned).
 #[allow(clippy::too_many_arguments)]
 fn kmeans(
@@ -258,14 +263,23 @@ fn kmeans(
 ) -> Vec<i32> {
     let nf = 3 + ch;
     let k = centres.len() / nf;
-    let mut nearest = vec![-1i32; h * w];
+    // Rows padded to whole chunks; padding pixels are never inside a window.
+    let wp = w.div_ceil(LANES) * LANES;
+    let mut nearest = vec![-1i32; h * wp];
     let mut max_color = vec![1.0f64; k];
-    let mut dist = vec![f64::MAX; h * w];
-    // Channel planes and column coordinates, for the vectorised assignment.
+    let mut dist = vec![f64::MAX; h * wp];
     let planes: Vec<Vec<f64>> = (0..ch)
-        .map(|c| data.iter().skip(c).step_by(ch).copied().collect())
+        .map(|c| {
+            let mut plane = vec![0.0; h * wp];
+            for (row, src) in plane.chunks_exact_mut(wp).zip(data.chunks_exact(w * ch)) {
+                for (o, px) in row.iter_mut().zip(src.chunks_exact(ch)) {
+                    *o = px[c];
+                }
+            }
+            plane
+        })
         .collect();
-    let xf: Vec<f64> = (0..w).map(|x| x as f64).collect();
+    let xf: Vec<f64> = (0..wp).map(|x| x as f64).collect();
     for _ in 0..iters {
         dist.fill(f64::MAX);
         // Assignment. Clusters are visited in order, so each pixel sees them in the same
@@ -281,69 +295,67 @@ fn kmeans(
                 let y1 = (cy + wy + 1.0).min(h as f64) as usize;
                 let x0 = (cx - wx).max(0.0) as usize;
                 let x1 = (cx + wx + 1.0).min(w as f64) as usize;
-                Some((y0, y1, x0, x1))
+                (x0 < x1).then_some((y0, y1, x0, x1))
             })
             .collect();
         let centres_ro: &[f64] = centres;
         let max_color_ro: &[f64] = &max_color;
+        let planes_ro: Vec<&[f64]> = planes.iter().map(Vec::as_slice).collect();
         nearest
-            .par_chunks_mut(w)
-            .zip(dist.par_chunks_mut(w))
+            .par_chunks_mut(wp)
+            .zip(dist.par_chunks_mut(wp))
             .enumerate()
             .for_each_init(Vec::new, |buf: &mut Vec<f64>, (y, (near_row, dist_row))| {
                 vectorize(
                     #[inline(always)]
                     || {
+                        let rows: Vec<&[f64]> =
+                            planes_ro.iter().map(|p| &p[y * wp..(y + 1) * wp]).collect();
                         for (c, b) in boxes.iter().enumerate() {
                             let Some((y0, y1, x0, x1)) = *b else { continue };
-                            if y < y0 || y >= y1 || x0 >= x1 {
+                            if y < y0 || y >= y1 {
                                 continue;
                             }
                             let cen = &centres_ro[c * nf..(c + 1) * nf];
                             let (cz, cy, cx) = (cen[0], cen[1], cen[2]);
                             let dz = cz * cz; // z = 0
                             let ty = cy - y as f64;
-                            let dzy = dz + ty * ty;
-                            let max_c = max_color_ro[c];
-                            let label = c as i32;
-                            let xs = &xf[x0..x1];
-                            let dist_row = &mut dist_row[x0..x1];
-                            let near_row = &mut near_row[x0..x1];
                             let distance = Distance {
-                                dzy,
+                                dzy: dz + ty * ty,
                                 cx,
                                 spatial_weight,
-                                colour_scale: if slic_zero { Some(max_c) } else { None },
+                                colour_scale: slic_zero.then_some(max_color_ro[c]),
                             };
-                            if let [p0, p1, p2] = planes.as_slice() {
-                                // Three channels (Lab): one fused pass; the colour sum
-                                // ((a + b) + c) rounds as the channel-by-channel one below.
-                                let r = y * w + x0..y * w + x1;
+                            let (x0f, x1f) = (x0 as f64, x1 as f64);
+                            let label = c as i32;
+                            let span = x0 / LANES * LANES..x1.div_ceil(LANES) * LANES;
+                            let xs = &xf[span.clone()];
+                            let dist_row = &mut dist_row[span.clone()];
+                            let near_row = &mut near_row[span.clone()];
+                            if let [r0, r1, r2] = rows.as_slice() {
+                                // Three channels (Lab): the colour sum ((a + b) + c) rounds as
+                                // the channel-by-channel one below (0 + a = a).
                                 let (m0, m1, m2) = (cen[3], cen[4], cen[5]);
-                                for (((((&v0, &v1), &v2), &x), d_old), n_old) in p0[r.clone()]
+                                for (((((&v0, &v1), &v2), &x), d_old), n_old) in r0[span.clone()]
                                     .iter()
-                                    .zip(&p1[r.clone()])
-                                    .zip(&p2[r])
+                                    .zip(&r1[span.clone()])
+                                    .zip(&r2[span.clone()])
                                     .zip(xs)
                                     .zip(dist_row.iter_mut())
                                     .zip(near_row.iter_mut())
                                 {
                                     let (t0, t1, t2) = (v0 - m0, v1 - m1, v2 - m2);
-                                    relax(
-                                        distance.of(t0 * t0 + t1 * t1 + t2 * t2, x),
-                                        label,
-                                        d_old,
-                                        n_old,
-                                    );
+                                    let inside = (x >= x0f) & (x < x1f);
+                                    let d = distance.of(t0 * t0 + t1 * t1 + t2 * t2, x);
+                                    relax(inside, d, label, d_old, n_old);
                                 }
                                 continue;
                             }
-                            // Colour distances of the window row, channel by channel (vectorised).
+                            // Colour distances of the window row, channel by channel.
                             buf.clear();
-                            buf.resize(x1 - x0, 0.0);
-                            for (plane, &m) in planes.iter().zip(&cen[3..]) {
-                                let row = &plane[y * w + x0..y * w + x1];
-                                for (o, v) in buf.iter_mut().zip(row) {
+                            buf.resize(span.len(), 0.0);
+                            for (row, &m) in rows.iter().zip(&cen[3..]) {
+                                for (o, v) in buf.iter_mut().zip(&row[span.clone()]) {
                                     let t = v - m;
                                     *o += t * t;
                                 }
@@ -354,77 +366,79 @@ fn kmeans(
                                 .zip(dist_row.iter_mut())
                                 .zip(near_row.iter_mut())
                             {
-                                relax(distance.of(dc, x), label, d_old, n_old);
+                                let inside = (x >= x0f) & (x < x1f);
+                                relax(inside, distance.of(dc, x), label, d_old, n_old);
                             }
                         }
                     },
                 )
             });
-        // Update: means of position and colour. Positions are integers, whose sums are exact
-        // in any order (far below 2⁵³); colours are summed per cluster in raster order, as
-        // scikit-image does, a run of equal labels at a time in a register.
-        let mut count = vec![0usize; k];
+        // Update: means of position and colour, a run of equal labels at a time. Positions
+        // are integers, whose sums are exact in any order (far below 2⁵³); colours are summed
+        // per cluster in raster order, as scikit-image does, in a register along each run.
+        let mut count = vec![0u64; k];
         let mut sum_yx = vec![(0u64, 0u64); k];
-        for (y, row) in nearest.chunks_exact(w).enumerate() {
-            for (x, &l) in row.iter().enumerate() {
+        let mut colour_sums = vec![0.0f64; k * ch];
+        for (y, row) in nearest.chunks_exact(wp).enumerate() {
+            let row = &row[..w];
+            let mut start = 0;
+            while start < w {
+                let l = row[start];
+                let len = row[start..].iter().take_while(|&&m| m == l).count();
+                let end = start + len;
                 if l >= 0 {
                     let c = l as usize;
-                    count[c] += 1;
-                    sum_yx[c].0 += y as u64;
-                    sum_yx[c].1 += x as u64;
-                }
-            }
-        }
-        centres.fill(0.0);
-        for (cen, &(sy, sx)) in centres.chunks_exact_mut(nf).zip(&sum_yx) {
-            cen[1] = sy as f64;
-            cen[2] = sx as f64;
-        }
-        let mut start = 0;
-        while start < nearest.len() {
-            let l = nearest[start];
-            let end = nearest[start..]
-                .iter()
-                .position(|&m| m != l)
-                .map_or(nearest.len(), |n| start + n);
-            if l >= 0 {
-                let c = l as usize;
-                for (m, plane) in centres[c * nf + 3..(c + 1) * nf].iter_mut().zip(&planes) {
-                    let mut acc = *m;
-                    for v in &plane[start..end] {
-                        acc += v;
+                    let n = len as u64;
+                    count[c] += n;
+                    sum_yx[c].0 += y as u64 * n;
+                    sum_yx[c].1 += (start + end - 1) as u64 * n / 2;
+                    for (m, plane) in colour_sums[c * ch..(c + 1) * ch].iter_mut().zip(&planes) {
+                        let mut acc = *m;
+                        for v in &plane[y * wp + start..y * wp + end] {
+                            acc += v;
+                        }
+                        *m = acc;
                     }
-                    *m = acc;
                 }
+                start = end;
             }
-            start = end;
         }
-        for c in 0..k {
+        for (c, cen) in centres.chunks_exact_mut(nf).enumerate() {
             let n = count[c] as f64;
-            for v in &mut centres[c * nf..(c + 1) * nf] {
-                *v /= n; // 0/0 = NaN: an empty cluster never wins again
+            // 0/0 = NaN: an empty cluster never wins again.
+            cen[0] = 0.0 / n;
+            cen[1] = sum_yx[c].0 as f64 / n;
+            cen[2] = sum_yx[c].1 as f64 / n;
+            for (v, &sum) in cen[3..].iter_mut().zip(&colour_sums[c * ch..(c + 1) * ch]) {
+                *v = sum / n;
             }
         }
         if slic_zero {
-            for (i, &l) in nearest.iter().enumerate() {
-                if l < 0 {
-                    continue;
-                }
-                let c = l as usize;
-                let cen = &centres[c * nf..(c + 1) * nf];
-                let p = &data[i * ch..(i + 1) * ch];
-                let mut dc = 0.0;
-                for (v, m) in p.iter().zip(&cen[3..]) {
-                    let t = v - m;
-                    dc += t * t;
-                }
-                if max_color[c] < dc {
-                    max_color[c] = dc;
+            for (y, row) in nearest.chunks_exact(wp).enumerate() {
+                for (x, &l) in row[..w].iter().enumerate() {
+                    if l < 0 {
+                        continue;
+                    }
+                    let c = l as usize;
+                    let cen = &centres[c * nf..(c + 1) * nf];
+                    let i = y * w + x;
+                    let p = &data[i * ch..(i + 1) * ch];
+                    let mut dc = 0.0;
+                    for (v, m) in p.iter().zip(&cen[3..]) {
+                        let t = v - m;
+                        dc += t * t;
+                    }
+                    if max_color[c] < dc {
+                        max_color[c] = dc;
+                    }
                 }
             }
         }
     }
     nearest
+        .chunks_exact(wp)
+        .flat_map(|row| row[..w].iter().copied())
+        .collect()
 }
 
 /// One cluster's distance to the pixels of one window row: the spatial part from the centre's
@@ -451,10 +465,11 @@ impl Distance {
 }
 
 /// Keeps the nearer of a pixel's current cluster and `label` at distance `d` (a strict
-/// comparison, so the first cluster wins ties, as in scikit-image), without branches.
+/// comparison, so the first cluster wins ties, as in scikit-image) where the pixel is
+/// `inside` the cluster's window, without branches.
 #[inline(always)]
-fn relax(d: f64, label: i32, d_old: &mut f64, n_old: &mut i32) {
-    let closer = *d_old > d;
+fn relax(inside: bool, d: f64, label: i32, d_old: &mut f64, n_old: &mut i32) {
+    let closer = inside & (*d_old > d);
     *d_old = if closer { d } else { *d_old };
     *n_old = if closer { label } else { *n_old };
 }
