@@ -243,11 +243,7 @@ pub(crate) fn filter_singleton_axis(data: &mut Array3<f64>, sigma: f64) {
 /// the interleaved image, value for value. Each task deinterleaves just the rows its output
 /// rows need, so every tap is one vectorised pass over contiguous values and the image is
 /// read once. Planes are written into `planes` (resized; their memory is reused).
-pub(crate) fn smooth_planes(
-    image: ArrayView3<'_, f64>,
-    sigma: f64,
-    planes: &mut Vec<Vec<f64>>,
-) {
+pub(crate) fn smooth_planes(image: ArrayView3<'_, f64>, sigma: f64, planes: &mut Vec<Vec<f64>>) {
     let (h, w, c) = image.dim();
     let standard = image.as_standard_layout();
     let src = standard.as_slice().unwrap_or(&[]);
@@ -263,76 +259,74 @@ pub(crate) fn smooth_planes(
     let r = weights.as_ref().map_or(0, |k| k.len() - 1);
     // Enough rows per task to amortise the scheduling, few enough to share the work.
     let rows_per_task = (8192 / w).clamp(1, h);
-    let mut outputs: Vec<Vec<&mut [f64]>> = (0..h.div_ceil(rows_per_task)).map(|_| Vec::new()).collect();
+    let mut outputs: Vec<Vec<&mut [f64]>> =
+        (0..h.div_ceil(rows_per_task)).map(|_| Vec::new()).collect();
     for plane in planes.iter_mut() {
         for (task, rows) in outputs.iter_mut().zip(plane.chunks_mut(rows_per_task * w)) {
             task.push(rows);
         }
     }
-    outputs
-        .into_par_iter()
-        .enumerate()
-        .for_each_init(
-            || (Vec::new(), Vec::new()),
-            |(local, ext): &mut (Vec<f64>, Vec<f64>), (t, mut rows)| {
-                let y0 = t * rows_per_task;
-                let count = rows.first().map_or(0, |rows| rows.len() / w);
-                // Source rows y0 − r .. y0 + count + r (reflected), deinterleaved.
-                let span = count + 2 * r;
-                local.clear();
-                local.resize(c * span * w, 0.0);
-                for k in 0..span {
-                    let y = reflect(y0 as isize - r as isize + k as isize, h);
-                    let row = &src[y * w * c..(y + 1) * w * c];
-                    for (x, px) in row.chunks_exact(c).enumerate() {
-                        for (ch, &v) in px.iter().enumerate() {
-                            local[(ch * span + k) * w + x] = v;
-                        }
+    outputs.into_par_iter().enumerate().for_each_init(
+        || (Vec::new(), Vec::new()),
+        |(local, ext): &mut (Vec<f64>, Vec<f64>), (t, mut rows)| {
+            let y0 = t * rows_per_task;
+            let count = rows.first().map_or(0, |rows| rows.len() / w);
+            // Source rows y0 − r .. y0 + count + r (reflected), deinterleaved.
+            let span = count + 2 * r;
+            local.clear();
+            local.resize(c * span * w, 0.0);
+            for k in 0..span {
+                let y = reflect(y0 as isize - r as isize + k as isize, h);
+                let row = &src[y * w * c..(y + 1) * w * c];
+                for (x, px) in row.chunks_exact(c).enumerate() {
+                    for (ch, &v) in px.iter().enumerate() {
+                        local[(ch * span + k) * w + x] = v;
                     }
                 }
-                vectorize(
-                    #[inline(always)]
-                    || {
-                        for (ch, out_rows) in rows.iter_mut().enumerate() {
-                            let input = &local[ch * span * w..(ch + 1) * span * w];
-                            for (i, out) in out_rows.chunks_exact_mut(w).enumerate() {
-                                let Some(weights) = weights.as_deref() else {
-                                    out.copy_from_slice(&input[i * w..(i + 1) * w]);
-                                    continue;
-                                };
-                                // Down the columns: row y from rows y ± j.
-                                let k = i + r;
-                                for (o, x) in out.iter_mut().zip(&input[k * w..(k + 1) * w]) {
-                                    *o = x * weights[0];
+            }
+            vectorize(
+                #[inline(always)]
+                || {
+                    for (ch, out_rows) in rows.iter_mut().enumerate() {
+                        let input = &local[ch * span * w..(ch + 1) * span * w];
+                        for (i, out) in out_rows.chunks_exact_mut(w).enumerate() {
+                            let Some(weights) = weights.as_deref() else {
+                                out.copy_from_slice(&input[i * w..(i + 1) * w]);
+                                continue;
+                            };
+                            // Down the columns: row y from rows y ± j.
+                            let k = i + r;
+                            for (o, x) in out.iter_mut().zip(&input[k * w..(k + 1) * w]) {
+                                *o = x * weights[0];
+                            }
+                            for j in (1..=r).rev() {
+                                let xa = &input[(k - j) * w..(k - j + 1) * w];
+                                let xb = &input[(k + j) * w..(k + j + 1) * w];
+                                let wj = weights[j];
+                                for ((o, p), q) in out.iter_mut().zip(xa).zip(xb) {
+                                    *o += (p + q) * wj;
                                 }
-                                for j in (1..=r).rev() {
-                                    let xa = &input[(k - j) * w..(k - j + 1) * w];
-                                    let xb = &input[(k + j) * w..(k + j + 1) * w];
-                                    let wj = weights[j];
-                                    for ((o, p), q) in out.iter_mut().zip(xa).zip(xb) {
-                                        *o += (p + q) * wj;
-                                    }
-                                }
-                                // Along the row, from its reflected extension.
-                                ext.clear();
-                                ext.extend((-(r as isize)..0).map(|i| out[reflect(i, w)]));
-                                ext.extend_from_slice(out);
-                                ext.extend((w as isize..(w + r) as isize).map(|i| out[reflect(i, w)]));
-                                for (o, x) in out.iter_mut().zip(&ext[r..r + w]) {
-                                    *o = x * weights[0];
-                                }
-                                for j in (1..=r).rev() {
-                                    let lo = &ext[r - j..r - j + w];
-                                    let hi = &ext[r + j..r + j + w];
-                                    let wj = weights[j];
-                                    for ((o, p), q) in out.iter_mut().zip(lo).zip(hi) {
-                                        *o += (p + q) * wj;
-                                    }
+                            }
+                            // Along the row, from its reflected extension.
+                            ext.clear();
+                            ext.extend((-(r as isize)..0).map(|i| out[reflect(i, w)]));
+                            ext.extend_from_slice(out);
+                            ext.extend((w as isize..(w + r) as isize).map(|i| out[reflect(i, w)]));
+                            for (o, x) in out.iter_mut().zip(&ext[r..r + w]) {
+                                *o = x * weights[0];
+                            }
+                            for j in (1..=r).rev() {
+                                let lo = &ext[r - j..r - j + w];
+                                let hi = &ext[r + j..r + j + w];
+                                let wj = weights[j];
+                                for ((o, p), q) in out.iter_mut().zip(lo).zip(hi) {
+                                    *o += (p + q) * wj;
                                 }
                             }
                         }
-                    },
-                )
-            },
-        );
+                    }
+                },
+            )
+        },
+    );
 }

@@ -392,12 +392,27 @@ fn kmeans(
                     count[c] += n;
                     sum_yx[c].0 += y as u64 * n;
                     sum_yx[c].1 += (start + end - 1) as u64 * n / 2;
-                    for (m, plane) in colour_sums[c * ch..(c + 1) * ch].iter_mut().zip(&planes) {
-                        let mut acc = *m;
-                        for v in &plane[y * wp + start..y * wp + end] {
-                            acc += v;
+                    let run = y * wp + start..y * wp + end;
+                    let sums = &mut colour_sums[c * ch..(c + 1) * ch];
+                    if let ([p0, p1, p2], [s0, s1, s2]) = (planes.as_slice(), &mut *sums) {
+                        // Three chains side by side: each is still summed in raster order.
+                        let (mut a0, mut a1, mut a2) = (*s0, *s1, *s2);
+                        for ((v0, v1), v2) in
+                            p0[run.clone()].iter().zip(&p1[run.clone()]).zip(&p2[run])
+                        {
+                            a0 += v0;
+                            a1 += v1;
+                            a2 += v2;
                         }
-                        *m = acc;
+                        (*s0, *s1, *s2) = (a0, a1, a2);
+                    } else {
+                        for (m, plane) in sums.iter_mut().zip(&planes) {
+                            let mut acc = *m;
+                            for v in &plane[run.clone()] {
+                                acc += v;
+                            }
+                            *m = acc;
+                        }
                     }
                 }
                 start = end;
