@@ -61,7 +61,11 @@ pub fn rgb2lab(image: ArrayView3<'_, f64>) -> Result<Array3<f64>> {
             // With FMA the matrix's `mul_add`s are single instructions, not library calls.
             vectorize(
                 #[inline(always)]
-                || lab_row(o, |p| [i[3 * p], i[3 * p + 1], i[3 * p + 2]].map(|v| table.expand(v))),
+                || {
+                    lab_row(o, |p| {
+                        [i[3 * p], i[3 * p + 1], i[3 * p + 2]].map(|v| table.expand(v))
+                    })
+                },
             )
         });
     Array3::from_shape_vec((h, w, 3), out).map_err(|e| Error::Data(format!("rgb2lab: {e}")))
@@ -86,13 +90,17 @@ pub(crate) fn gamma_expand(v: f64) -> f64 {
 /// 8-bit image gives), or `None` when some value is not one.
 pub(crate) fn eight_bit_levels(values: &[f64]) -> Option<Vec<u8>> {
     let scale = 1.0 / 255.0;
-    values
+    // Nearest level (v·255 is within rounding of an integer for a level), saturated to u8.
+    let levels: Vec<u8> = values
         .iter()
-        .map(|&v| {
-            let n = (v * 255.0).round();
-            ((0.0..=255.0).contains(&n) && (n * scale).to_bits() == v.to_bits()).then_some(n as u8)
+        .map(|&v| (v * 255.0).round_ties_even() as u8)
+        .collect();
+    let exact = values.chunks(64).zip(levels.chunks(64)).all(|(v, n)| {
+        v.iter().zip(n).fold(true, |ok, (&v, &n)| {
+            ok & ((f64::from(n) * scale).to_bits() == v.to_bits())
         })
-        .collect()
+    });
+    exact.then_some(levels)
 }
 
 /// Lab of an `(height, width, 3)` image given by 8-bit levels, where level n of any channel
@@ -109,7 +117,11 @@ pub(crate) fn levels_to_lab(
         .for_each(|(o, i)| {
             vectorize(
                 #[inline(always)]
-                || lab_row(o, |p| [i[3 * p], i[3 * p + 1], i[3 * p + 2]].map(|n| lin[usize::from(n)])),
+                || {
+                    lab_row(o, |p| {
+                        [i[3 * p], i[3 * p + 1], i[3 * p + 2]].map(|n| lin[usize::from(n)])
+                    })
+                },
             )
         });
     Array3::from_shape_vec((h, w, 3), out).map_err(|e| Error::Data(format!("rgb2lab: {e}")))
@@ -162,7 +174,10 @@ fn lab_row(out: &mut [f64], lin_of: impl Fn(usize) -> [f64; 3]) {
             }
         }
         let lab = lab_lanes(lin, cube_root);
-        for (p, o) in out[3 * base..3 * (base + LANES)].chunks_exact_mut(3).enumerate() {
+        for (p, o) in out[3 * base..3 * (base + LANES)]
+            .chunks_exact_mut(3)
+            .enumerate()
+        {
             for c in 0..3 {
                 o[c] = lab[c][p];
             }

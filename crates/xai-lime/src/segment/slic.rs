@@ -107,12 +107,16 @@ impl Segmenter for Slic {
         self.validate()?;
         check_image(&image, "slic")?;
         let (h, w, ch) = image.dim();
-        // Global min-max scaling, in place as scikit-image does (subtract, then divide).
-        let mut img = image.as_standard_layout().into_owned();
-        let (lo, hi) = img
-            .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
-                (a.min(v), b.max(v))
+        // Global min-max scaling, as scikit-image does it in place (subtract, then divide).
+        let standard = image.as_standard_layout();
+        let values = standard.as_slice().unwrap_or(&[]);
+        let (lo, hi) = values
+            .chunks(64)
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |acc, c| {
+                // Finite values (checked above): plain comparisons, which vectorise.
+                c.iter().fold(acc, |(a, b), &v| {
+                    (if v < a { v } else { a }, if v > b { v } else { b })
+                })
             });
         let scaled = |v: f64| {
             let v = v - lo;
@@ -131,23 +135,24 @@ impl Segmenter for Slic {
             Some(false) => false,
         };
         let levels = if lab {
-            img.as_slice().and_then(color::eight_bit_levels)
+            color::eight_bit_levels(values)
         } else {
             None
         };
-        if let Some(levels) = levels {
+        let mut img = if let Some(levels) = levels {
             // An 8-bit image: the scaled value, and so its gamma expansion, is a function of
             // the level alone, computed once per level instead of once per pixel.
             let lin: [f64; 256] =
                 std::array::from_fn(|n| color::gamma_expand(scaled(n as f64 * (1.0 / 255.0))));
-            img = color::levels_to_lab(&levels, (h, w), &lin)?;
+            color::levels_to_lab(&levels, (h, w), &lin)?
         } else {
-            // Subtract, then divide, over the whole image, as scikit-image does in place.
-            img.mapv_inplace(scaled);
+            let img = standard.mapv(scaled);
             if lab {
-                img = color::rgb2lab(img.view())?;
+                color::rgb2lab(img.view())?
+            } else {
+                img
             }
-        }
+        };
         if self.sigma > 0.0 {
             // scikit-image filters the (1, H, W, C) volume: the singleton z axis first.
             gaussian::filter_singleton_axis(&mut img, self.sigma);
@@ -155,8 +160,7 @@ impl Segmenter for Slic {
             gaussian::filter_axis(&mut img, Axis(1), self.sigma);
         }
         let ratio = 1.0 / self.compactness;
-        img.mapv_inplace(|v| v * ratio);
-        let data: Vec<f64> = img.iter().copied().collect();
+        let data = img.as_slice().unwrap_or(&[]);
 
         // Grid of initial centres on the (1, H, W) volume.
         let grid = regular_grid([1, h, w], self.n_segments);
@@ -175,7 +179,8 @@ impl Segmenter for Slic {
         let (wy, wx) = (2.0 * win.step[1] as f64, 2.0 * win.step[2] as f64);
 
         let labels = kmeans(
-            &data,
+            data,
+            ratio,
             (h, w, ch),
             &mut centres,
             (wy, wx),
@@ -250,10 +255,12 @@ fn regular_grid(shape: [usize; 3], n_points: usize) -> Grid {
 /// distance meet at the same addresses (unaligned overlaps would defeat store forwarding).
 const LANES: usize = 8;
 
-/// The k-means iterations; returns each pixel's cluster (−1 if never assigned).
+/// The k-means iterations on `data · ratio`; returns each pixel's cluster (−1 if never
+/// assigned).
 #[allow(clippy::too_many_arguments)]
 fn kmeans(
     data: &[f64],
+    ratio: f64,
     (h, w, ch): (usize, usize, usize),
     centres: &mut [f64],
     (wy, wx): (f64, f64),
@@ -273,7 +280,7 @@ fn kmeans(
             let mut plane = vec![0.0; h * wp];
             for (row, src) in plane.chunks_exact_mut(wp).zip(data.chunks_exact(w * ch)) {
                 for (o, px) in row.iter_mut().zip(src.chunks_exact(ch)) {
-                    *o = px[c];
+                    *o = px[c] * ratio;
                 }
             }
             plane
@@ -435,12 +442,9 @@ fn kmeans(
                         continue;
                     }
                     let c = l as usize;
-                    let cen = &centres[c * nf..(c + 1) * nf];
-                    let i = y * w + x;
-                    let p = &data[i * ch..(i + 1) * ch];
                     let mut dc = 0.0;
-                    for (v, m) in p.iter().zip(&cen[3..]) {
-                        let t = v - m;
+                    for (plane, m) in planes.iter().zip(&centres[c * nf + 3..(c + 1) * nf]) {
+                        let t = plane[y * wp + x] - m;
                         dc += t * t;
                     }
                     if max_color[c] < dc {
