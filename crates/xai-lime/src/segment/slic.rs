@@ -380,49 +380,47 @@ fn kmeans(
                     },
                 )
             });
-        // Update: means of position and colour, a run of equal labels at a time. Positions
-        // are integers, whose sums are exact in any order (far below 2⁵³); colours are summed
-        // per cluster in raster order, as scikit-image does, in a register along each run.
-        let mut count = vec![0u64; k];
-        let mut sum_yx = vec![(0u64, 0u64); k];
-        let mut colour_sums = vec![0.0f64; k * ch];
+        // Update: means of position and colour. Positions are integers, whose sums are exact
+        // in any order (far below 2⁵³); colours are summed per cluster in raster order, as
+        // scikit-image does. Every pixel adds to its cluster's sums in memory, without
+        // branches (runs of equal labels are short, ~5 pixels, and ending each one mispredicted).
+        // Unassigned pixels (−1) go to a slot past the clusters.
+        let slot = |l: i32| if l < 0 { k } else { l as usize };
+        let mut count = vec![0u64; k + 1];
+        let mut sum_yx = vec![(0u64, 0u64); k + 1];
+        let mut colour_sums = vec![0.0f64; (k + 1) * ch];
         for (y, row) in nearest.chunks_exact(wp).enumerate() {
-            let row = &row[..w];
-            let mut start = 0;
-            while start < w {
-                let l = row[start];
-                let len = row[start..].iter().take_while(|&&m| m == l).count();
-                let end = start + len;
-                if l >= 0 {
-                    let c = l as usize;
-                    let n = len as u64;
-                    count[c] += n;
-                    sum_yx[c].0 += y as u64 * n;
-                    sum_yx[c].1 += (start + end - 1) as u64 * n / 2;
-                    let run = y * wp + start..y * wp + end;
-                    let sums = &mut colour_sums[c * ch..(c + 1) * ch];
-                    if let ([p0, p1, p2], [s0, s1, s2]) = (planes.as_slice(), &mut *sums) {
-                        // Three chains side by side: each is still summed in raster order.
-                        let (mut a0, mut a1, mut a2) = (*s0, *s1, *s2);
-                        for ((v0, v1), v2) in
-                            p0[run.clone()].iter().zip(&p1[run.clone()]).zip(&p2[run])
-                        {
-                            a0 += v0;
-                            a1 += v1;
-                            a2 += v2;
-                        }
-                        (*s0, *s1, *s2) = (a0, a1, a2);
-                    } else {
-                        for (m, plane) in sums.iter_mut().zip(&planes) {
-                            let mut acc = *m;
-                            for v in &plane[run.clone()] {
-                                acc += v;
-                            }
-                            *m = acc;
-                        }
+            for (x, &l) in row[..w].iter().enumerate() {
+                let c = slot(l);
+                count[c] += 1;
+                sum_yx[c].0 += y as u64;
+                sum_yx[c].1 += x as u64;
+            }
+        }
+        if let [p0, p1, p2] = planes.as_slice() {
+            let mut sums = vec![[0.0f64; 3]; k + 1];
+            for (y, row) in nearest.chunks_exact(wp).enumerate() {
+                let r = y * wp..y * wp + w;
+                for (((&l, &v0), &v1), &v2) in
+                    row[..w].iter().zip(&p0[r.clone()]).zip(&p1[r.clone()]).zip(&p2[r])
+                {
+                    let s = &mut sums[slot(l)];
+                    s[0] += v0;
+                    s[1] += v1;
+                    s[2] += v2;
+                }
+            }
+            for (o, s) in colour_sums.chunks_exact_mut(3).zip(&sums) {
+                o.copy_from_slice(s);
+            }
+        } else {
+            for (y, row) in nearest.chunks_exact(wp).enumerate() {
+                for (x, &l) in row[..w].iter().enumerate() {
+                    let c = slot(l);
+                    for (m, plane) in colour_sums[c * ch..(c + 1) * ch].iter_mut().zip(&planes) {
+                        *m += plane[y * wp + x];
                     }
                 }
-                start = end;
             }
         }
         for (c, cen) in centres.chunks_exact_mut(nf).enumerate() {
@@ -504,8 +502,10 @@ fn enforce_connectivity(
 ) -> Vec<i32> {
     let mut out = vec![-1i32; h * w];
     let mut next = start_label;
-    let mut queue: Vec<usize> = Vec::with_capacity(max_size);
-    for start in 0..h * w {
+    let n = h * w;
+    // Pixels with their column, which spares a division per visit.
+    let mut queue: Vec<(usize, usize)> = Vec::with_capacity(max_size);
+    for start in 0..n {
         if out[start] >= 0 {
             continue;
         }
@@ -513,33 +513,33 @@ fn enforce_connectivity(
         let label = labels[start];
         out[start] = next;
         queue.clear();
-        queue.push(start);
+        queue.push((start, start % w));
         let mut visited = 0;
         while visited < queue.len() && queue.len() < max_size {
-            let p = queue[visited];
-            let (y, x) = (p / w, p % w);
+            let (p, x) = queue[visited];
             // +x, −x, +y, −y
             let neighbours = [
-                (x + 1 < w).then(|| p + 1),
-                (x > 0).then(|| p - 1),
-                (y + 1 < h).then(|| p + w),
-                (y > 0).then(|| p - w),
+                (x + 1 < w).then(|| (p + 1, x + 1)),
+                (x > 0).then(|| (p - 1, x - 1)),
+                (p + w < n).then(|| (p + w, x)),
+                (p >= w).then(|| (p - w, x)),
             ];
-            for q in neighbours.into_iter().flatten() {
-                if labels[q] == label && out[q] == -1 {
+            for (q, qx) in neighbours.into_iter().flatten() {
+                let o = out[q];
+                if labels[q] == label && o == -1 {
                     out[q] = next;
-                    queue.push(q);
+                    queue.push((q, qx));
                     if queue.len() >= max_size {
                         break;
                     }
-                } else if out[q] >= 0 && out[q] != next {
-                    adjacent = out[q];
+                } else if o >= 0 && o != next {
+                    adjacent = o;
                 }
             }
             visited += 1;
         }
         if queue.len() < min_size {
-            for &q in &queue {
+            for &(q, _) in &queue {
                 out[q] = adjacent;
             }
         } else {
