@@ -383,40 +383,53 @@ fn kmeans(
         // Update: means of position and colour. Positions are integers, whose sums are exact
         // in any order (far below 2⁵³); colours are summed per cluster in raster order, as
         // scikit-image does. Every pixel adds to its cluster's sums in memory, without
-        // branches (runs of equal labels are short, ~5 pixels, and ending each one mispredicted).
-        // Unassigned pixels (−1) go to a slot past the clusters.
+        // branches: runs of equal labels are short (about 5 pixels on a photo), and a branch
+        // at the end of each is mispredicted. Unassigned pixels (−1) go to a slot past the
+        // clusters.
         let slot = |l: i32| if l < 0 { k } else { l as usize };
         let mut count = vec![0u64; k + 1];
         let mut sum_yx = vec![(0u64, 0u64); k + 1];
         let mut colour_sums = vec![0.0f64; (k + 1) * ch];
-        for (y, row) in nearest.chunks_exact(wp).enumerate() {
-            for (x, &l) in row[..w].iter().enumerate() {
-                let c = slot(l);
-                count[c] += 1;
-                sum_yx[c].0 += y as u64;
-                sum_yx[c].1 += x as u64;
-            }
-        }
         if let [p0, p1, p2] = planes.as_slice() {
-            let mut sums = vec![[0.0f64; 3]; k + 1];
+            // One pass, each cluster's sums in one cache line.
+            #[derive(Clone, Copy, Default)]
+            struct Sums {
+                colour: [f64; 3],
+                count: u64,
+                y: u64,
+                x: u64,
+            }
+            let mut sums = vec![Sums::default(); k + 1];
             for (y, row) in nearest.chunks_exact(wp).enumerate() {
                 let r = y * wp..y * wp + w;
-                for (((&l, &v0), &v1), &v2) in
-                    row[..w].iter().zip(&p0[r.clone()]).zip(&p1[r.clone()]).zip(&p2[r])
+                for ((((&l, &v0), &v1), &v2), x) in row[..w]
+                    .iter()
+                    .zip(&p0[r.clone()])
+                    .zip(&p1[r.clone()])
+                    .zip(&p2[r])
+                    .zip(0u64..)
                 {
                     let s = &mut sums[slot(l)];
-                    s[0] += v0;
-                    s[1] += v1;
-                    s[2] += v2;
+                    s.colour[0] += v0;
+                    s.colour[1] += v1;
+                    s.colour[2] += v2;
+                    s.count += 1;
+                    s.y += y as u64;
+                    s.x += x;
                 }
             }
-            for (o, s) in colour_sums.chunks_exact_mut(3).zip(&sums) {
-                o.copy_from_slice(s);
+            for (c, s) in sums.iter().enumerate() {
+                colour_sums[c * 3..c * 3 + 3].copy_from_slice(&s.colour);
+                count[c] = s.count;
+                sum_yx[c] = (s.y, s.x);
             }
         } else {
             for (y, row) in nearest.chunks_exact(wp).enumerate() {
                 for (x, &l) in row[..w].iter().enumerate() {
                     let c = slot(l);
+                    count[c] += 1;
+                    sum_yx[c].0 += y as u64;
+                    sum_yx[c].1 += x as u64;
                     for (m, plane) in colour_sums[c * ch..(c + 1) * ch].iter_mut().zip(&planes) {
                         *m += plane[y * wp + x];
                     }
