@@ -273,23 +273,50 @@ impl<'a> Graph<'a> {
                 }
             });
         radix_sort_high_words(edges, spare);
-        // Equal single-precision keys may hide different weights: such runs (short, but all of
-        // a flat region's edges where weights are 0) are ordered by weight, stably.
-        let mut start = 0;
-        while start < edges.len() {
-            let key = edges[start] >> 32;
+        // Equal single-precision keys may hide different weights: such runs (mostly pairs, but
+        // all of a flat region's edges where weights are 0) are ordered by weight, stably.
+        let key = |e: u64| e >> 32;
+        let mut i = 1;
+        while i < edges.len() {
+            if key(edges[i]) != key(edges[i - 1]) {
+                i += 1;
+                continue;
+            }
+            let start = i - 1;
             let len = edges[start..]
                 .iter()
-                .take_while(|&&e| e >> 32 == key)
+                .take_while(|&&e| key(e) == key(edges[start]))
                 .count();
-            let run = &mut edges[start..start + len];
-            if len > 1 {
-                let first = self.weight(run[0]);
-                if run[1..].iter().any(|&e| self.weight(e) != first) {
-                    run.sort_by_cached_key(|&e| self.weight(e).to_bits());
+            self.order_by_weight(&mut edges[start..start + len]);
+            i = start + len + 1;
+        }
+    }
+
+    /// Sorts `run` (edges of one key) by weight, stably.
+    fn order_by_weight(&self, run: &mut [u64]) {
+        const SHORT: usize = 16;
+        if run.len() <= SHORT {
+            // Insertion sort on weights computed once each.
+            let mut items = [(0.0f64, 0u64); SHORT];
+            for (item, &e) in items.iter_mut().zip(run.iter()) {
+                *item = (self.weight(e), e);
+            }
+            let items = &mut items[..run.len()];
+            for i in 1..items.len() {
+                let mut j = i;
+                while j > 0 && items[j - 1].0 > items[j].0 {
+                    items.swap(j - 1, j);
+                    j -= 1;
                 }
             }
-            start += len;
+            for (e, item) in run.iter_mut().zip(items.iter()) {
+                *e = item.1;
+            }
+            return;
+        }
+        let first = self.weight(run[0]);
+        if run[1..].iter().any(|&e| self.weight(e) != first) {
+            run.sort_by_cached_key(|&e| self.weight(e).to_bits());
         }
     }
 }
