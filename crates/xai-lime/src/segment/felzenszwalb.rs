@@ -329,21 +329,45 @@ fn radix_sort_high_words(items: &mut Vec<u64>, spare: &mut Vec<u64>) {
     const TOP_SHIFT: u32 = 54;
     let n = items.len();
     resize_for_overwrite(spare, n);
-    let mut count = vec![0usize; 1 << (64 - TOP_SHIFT)];
-    for &item in items.iter() {
-        count[(item >> TOP_SHIFT) as usize] += 1;
+    const DIGITS: usize = 1 << (64 - TOP_SHIFT);
+    let top = |item: u64| (item >> TOP_SHIFT) as usize;
+    // The first pass in parallel: each chunk counts its digits, then scatters into its own
+    // share of every digit's range (ranges ordered digit first, chunk second: stable).
+    let chunk_len = n.div_ceil(rayon::current_num_threads().max(1)).max(1 << 14);
+    let counts: Vec<Vec<usize>> = items
+        .par_chunks(chunk_len)
+        .map(|chunk| {
+            let mut count = vec![0usize; DIGITS];
+            for &item in chunk {
+                count[top(item)] += 1;
+            }
+            count
+        })
+        .collect();
+    let count: Vec<usize> = (0..DIGITS)
+        .map(|d| counts.iter().map(|c| c[d]).sum())
+        .collect();
+    let mut shares: Vec<Vec<&mut [u64]>> =
+        counts.iter().map(|_| Vec::with_capacity(DIGITS)).collect();
+    let mut rest: &mut [u64] = spare;
+    for d in 0..DIGITS {
+        for (share, chunk_count) in shares.iter_mut().zip(&counts) {
+            let (mine, others) = rest.split_at_mut(chunk_count[d]);
+            share.push(mine);
+            rest = others;
+        }
     }
-    let mut start = Vec::with_capacity(count.len());
-    let mut sum = 0;
-    for &c in &count {
-        start.push(sum);
-        sum += c;
-    }
-    for &item in items.iter() {
-        let d = (item >> TOP_SHIFT) as usize;
-        spare[start[d]] = item;
-        start[d] += 1;
-    }
+    items
+        .par_chunks(chunk_len)
+        .zip(shares.into_par_iter())
+        .for_each(|(chunk, mut share)| {
+            let mut next = vec![0usize; DIGITS];
+            for &item in chunk {
+                let d = top(item);
+                share[d][next[d]] = item;
+                next[d] += 1;
+            }
+        });
     // The buckets, in `spare`, with the same ranges of `items` as their scratch space.
     let mut buckets: Vec<(&mut [u64], &mut [u64])> = Vec::new();
     let (mut sorted, mut scratch): (&mut [u64], &mut [u64]) = (spare, items);
