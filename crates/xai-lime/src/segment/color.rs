@@ -165,22 +165,17 @@ fn lab_row(out: &mut [f64], lin_of: impl Fn(usize) -> [f64; 3]) {
     let mut in_range = true;
     let full = n / LANES * LANES;
     for base in (0..full).step_by(LANES) {
-        let mut lin = [[0.0; LANES]; 3];
-        for p in 0..LANES {
-            let v = lin_of(base + p);
-            in_range &= fast_cube_root_covers(v);
-            for c in 0..3 {
-                lin[c][p] = v[c];
-            }
-        }
+        let pixels: [[f64; 3]; LANES] = std::array::from_fn(|p| lin_of(base + p));
+        in_range &= pixels
+            .iter()
+            .fold(true, |ok, &v| ok & fast_cube_root_covers(v));
+        let lin: [[f64; LANES]; 3] = std::array::from_fn(|c| std::array::from_fn(|p| pixels[p][c]));
         let lab = lab_lanes(lin, cube_root);
         for (p, o) in out[3 * base..3 * (base + LANES)]
             .chunks_exact_mut(3)
             .enumerate()
         {
-            for c in 0..3 {
-                o[c] = lab[c][p];
-            }
+            o.copy_from_slice(&[lab[0][p], lab[1][p], lab[2][p]]);
         }
     }
     for p in full..n {
