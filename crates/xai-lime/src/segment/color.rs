@@ -62,7 +62,7 @@ pub fn rgb2lab(image: ArrayView3<'_, f64>) -> Result<Array3<f64>> {
             vectorize(
                 #[inline(always)]
                 || {
-                    lab_row(o, |p| {
+                    lab_row_interleaved(o, |p| {
                         [i[3 * p], i[3 * p + 1], i[3 * p + 2]].map(|v| table.expand(v))
                     })
                 },
@@ -125,7 +125,7 @@ pub(crate) fn levels_to_lab(
             vectorize(
                 #[inline(always)]
                 || {
-                    lab_row(o, |p| {
+                    lab_row_interleaved(o, |p| {
                         [i[3 * p], i[3 * p + 1], i[3 * p + 2]].map(|n| lin[usize::from(n)])
                     })
                 },
@@ -163,12 +163,11 @@ impl GammaTable {
 /// Pixels converted side by side: one vector lane each.
 const LANES: usize = 8;
 
-/// Converts a row of pixels (`out` holds 3 values a pixel; `lin_of(p)` gives pixel p's linear
-/// RGB) with the vectorised [`cube_root`], `LANES` pixels at a time; a row with values
+/// Converts a row of `n` pixels (`lin_of(p)` gives pixel p's linear RGB, `put(p, lab)` takes
+/// its Lab) with the vectorised [`cube_root`], `LANES` pixels at a time; a row with values
 /// outside its range is converted again with the C library's `cbrt`.
 #[inline(always)]
-fn lab_row(out: &mut [f64], lin_of: impl Fn(usize) -> [f64; 3]) {
-    let n = out.len() / 3;
+fn lab_row(n: usize, lin_of: impl Fn(usize) -> [f64; 3], mut put: impl FnMut(usize, [f64; 3])) {
     let mut in_range = true;
     let full = n / LANES * LANES;
     for base in (0..full).step_by(LANES) {
@@ -178,23 +177,63 @@ fn lab_row(out: &mut [f64], lin_of: impl Fn(usize) -> [f64; 3]) {
             .fold(true, |ok, &v| ok & fast_cube_root_covers(v));
         let lin: [[f64; LANES]; 3] = std::array::from_fn(|c| std::array::from_fn(|p| pixels[p][c]));
         let lab = lab_lanes(lin, cube_root);
-        for (p, o) in out[3 * base..3 * (base + LANES)]
-            .chunks_exact_mut(3)
-            .enumerate()
-        {
-            o.copy_from_slice(&[lab[0][p], lab[1][p], lab[2][p]]);
+        let [l, a, b] = &lab;
+        for (p, ((&l, &a), &b)) in l.iter().zip(a).zip(b).enumerate() {
+            put(base + p, [l, a, b]);
         }
     }
     for p in full..n {
         let v = lin_of(p);
         in_range &= fast_cube_root_covers(v);
-        out[3 * p..3 * p + 3].copy_from_slice(&linear_to_lab(v, cube_root));
+        put(p, linear_to_lab(v, cube_root));
     }
     if !in_range {
         for p in 0..n {
-            out[3 * p..3 * p + 3].copy_from_slice(&linear_to_lab(lin_of(p), f64::cbrt));
+            put(p, linear_to_lab(lin_of(p), f64::cbrt));
         }
     }
+}
+
+/// [`lab_row`] into an interleaved row.
+#[inline(always)]
+fn lab_row_interleaved(out: &mut [f64], lin_of: impl Fn(usize) -> [f64; 3]) {
+    lab_row(out.len() / 3, lin_of, |p, lab| {
+        out[3 * p..3 * p + 3].copy_from_slice(&lab)
+    });
+}
+
+/// [`levels_to_lab`] written as three planes of `h` rows of `stride ≥ w` values (the values
+/// past `w` are 0), each Lab value multiplied by `scale` (SLIC's `1 / compactness`).
+pub(crate) fn levels_to_lab_planes(
+    levels: &[u8],
+    (h, w): (usize, usize),
+    lin: &[f64; 256],
+    stride: usize,
+    scale: f64,
+) -> [Vec<f64>; 3] {
+    let mut planes: [Vec<f64>; 3] = std::array::from_fn(|_| vec![0.0; h * stride]);
+    let [p0, p1, p2] = &mut planes;
+    p0.par_chunks_mut(stride.max(1))
+        .zip(p1.par_chunks_mut(stride.max(1)))
+        .zip(p2.par_chunks_mut(stride.max(1)))
+        .zip(levels.par_chunks(3 * w.max(1)))
+        .for_each(|(((r0, r1), r2), i)| {
+            vectorize(
+                #[inline(always)]
+                || {
+                    lab_row(
+                        w,
+                        |p| [i[3 * p], i[3 * p + 1], i[3 * p + 2]].map(|n| lin[usize::from(n)]),
+                        |p, lab| {
+                            r0[p] = lab[0] * scale;
+                            r1[p] = lab[1] * scale;
+                            r2[p] = lab[2] * scale;
+                        },
+                    )
+                },
+            )
+        });
+    planes
 }
 
 /// Linear RGB → Lab for one pixel, with `cbrt` for the cube-root response.

@@ -139,28 +139,30 @@ impl Segmenter for Slic {
         } else {
             None
         };
-        let mut img = if let Some(levels) = levels {
+        let ratio = 1.0 / self.compactness;
+        let wp = padded_width(w);
+        let planes: Vec<Vec<f64>> = match levels {
             // An 8-bit image: the scaled value, and so its gamma expansion, is a function of
             // the level alone, computed once per level instead of once per pixel.
-            let lin: [f64; 256] =
-                std::array::from_fn(|n| color::gamma_expand(scaled(n as f64 * (1.0 / 255.0))));
-            color::levels_to_lab(&levels, (h, w), &lin)?
-        } else {
-            let img = standard.mapv(scaled);
-            if lab {
-                color::rgb2lab(img.view())?
-            } else {
-                img
+            Some(levels) if self.sigma <= 0.0 => {
+                let lin = level_table(scaled);
+                color::levels_to_lab_planes(&levels, (h, w), &lin, wp, ratio).into()
+            }
+            levels => {
+                let mut img = match levels {
+                    Some(levels) => color::levels_to_lab(&levels, (h, w), &level_table(scaled))?,
+                    None if lab => color::rgb2lab(standard.mapv(scaled).view())?,
+                    None => standard.mapv(scaled),
+                };
+                if self.sigma > 0.0 {
+                    // scikit-image filters the (1, H, W, C) volume: the singleton z axis first.
+                    gaussian::filter_singleton_axis(&mut img, self.sigma);
+                    gaussian::filter_axis(&mut img, Axis(0), self.sigma);
+                    gaussian::filter_axis(&mut img, Axis(1), self.sigma);
+                }
+                padded_planes(img.as_slice().unwrap_or(&[]), (h, w, ch), wp, ratio)
             }
         };
-        if self.sigma > 0.0 {
-            // scikit-image filters the (1, H, W, C) volume: the singleton z axis first.
-            gaussian::filter_singleton_axis(&mut img, self.sigma);
-            gaussian::filter_axis(&mut img, Axis(0), self.sigma);
-            gaussian::filter_axis(&mut img, Axis(1), self.sigma);
-        }
-        let ratio = 1.0 / self.compactness;
-        let data = img.as_slice().unwrap_or(&[]);
 
         // Grid of initial centres on the (1, H, W) volume.
         let grid = regular_grid([1, h, w], self.n_segments);
@@ -179,9 +181,8 @@ impl Segmenter for Slic {
         let (wy, wx) = (2.0 * win.step[1] as f64, 2.0 * win.step[2] as f64);
 
         let labels = kmeans(
-            data,
-            ratio,
-            (h, w, ch),
+            &planes,
+            (h, w, wp),
             &mut centres,
             (wy, wx),
             spatial_weight,
@@ -255,27 +256,25 @@ fn regular_grid(shape: [usize; 3], n_points: usize) -> Grid {
 /// distance meet at the same addresses (unaligned overlaps would defeat store forwarding).
 const LANES: usize = 8;
 
-/// The k-means iterations on `data · ratio`; returns each pixel's cluster (−1 if never
-/// assigned).
-#[allow(clippy::too_many_arguments)]
-fn kmeans(
+/// Rows padded to whole chunks of [`LANES`]; padding pixels are never inside a window.
+fn padded_width(w: usize) -> usize {
+    w.div_ceil(LANES) * LANES
+}
+
+/// The gamma expansion of each 8-bit level after the min–max `scaled`.
+fn level_table(scaled: impl Fn(f64) -> f64) -> [f64; 256] {
+    std::array::from_fn(|n| color::gamma_expand(scaled(n as f64 * (1.0 / 255.0))))
+}
+
+/// The channels of an interleaved `(h, w, ch)` image, times `ratio`, as planes of `h` rows of
+/// `wp` values (zero past `w`).
+fn padded_planes(
     data: &[f64],
-    ratio: f64,
     (h, w, ch): (usize, usize, usize),
-    centres: &mut [f64],
-    (wy, wx): (f64, f64),
-    spatial_weight: f64,
-    iters: usize,
-    slic_zero: bool,
-) -> Vec<i32> {
-    let nf = 3 + ch;
-    let k = centres.len() / nf;
-    // Rows padded to whole chunks; padding pixels are never inside a window.
-    let wp = w.div_ceil(LANES) * LANES;
-    let mut nearest = vec![-1i32; h * wp];
-    let mut max_color = vec![1.0f64; k];
-    let mut dist = vec![f64::MAX; h * wp];
-    let planes: Vec<Vec<f64>> = (0..ch)
+    wp: usize,
+    ratio: f64,
+) -> Vec<Vec<f64>> {
+    (0..ch)
         .map(|c| {
             let mut plane = vec![0.0; h * wp];
             for (row, src) in plane.chunks_exact_mut(wp).zip(data.chunks_exact(w * ch)) {
@@ -285,7 +284,27 @@ fn kmeans(
             }
             plane
         })
-        .collect();
+        .collect()
+}
+
+/// The k-means iterations on the (scaled, padded) `planes`; returns each pixel's cluster (−1 if
+/// never assigned).
+#[allow(clippy::too_many_arguments)]
+fn kmeans(
+    planes: &[Vec<f64>],
+    (h, w, wp): (usize, usize, usize),
+    centres: &mut [f64],
+    (wy, wx): (f64, f64),
+    spatial_weight: f64,
+    iters: usize,
+    slic_zero: bool,
+) -> Vec<i32> {
+    let ch = planes.len();
+    let nf = 3 + ch;
+    let k = centres.len() / nf;
+    let mut nearest = vec![-1i32; h * wp];
+    let mut max_color = vec![1.0f64; k];
+    let mut dist = vec![f64::MAX; h * wp];
     let xf: Vec<f64> = (0..wp).map(|x| x as f64).collect();
     for _ in 0..iters {
         dist.fill(f64::MAX);
@@ -390,7 +409,7 @@ fn kmeans(
         let mut count = vec![0u64; k + 1];
         let mut sum_yx = vec![(0u64, 0u64); k + 1];
         let mut colour_sums = vec![0.0f64; (k + 1) * ch];
-        if let [p0, p1, p2] = planes.as_slice() {
+        if let [p0, p1, p2] = planes {
             // One pass, each cluster's sums in one cache line.
             #[derive(Clone, Copy, Default)]
             struct Sums {
@@ -430,7 +449,7 @@ fn kmeans(
                     count[c] += 1;
                     sum_yx[c].0 += y as u64;
                     sum_yx[c].1 += x as u64;
-                    for (m, plane) in colour_sums[c * ch..(c + 1) * ch].iter_mut().zip(&planes) {
+                    for (m, plane) in colour_sums[c * ch..(c + 1) * ch].iter_mut().zip(planes) {
                         *m += plane[y * wp + x];
                     }
                 }
