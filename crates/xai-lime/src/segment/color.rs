@@ -202,20 +202,28 @@ fn lab_row_interleaved(out: &mut [f64], lin_of: impl Fn(usize) -> [f64; 3]) {
     });
 }
 
-/// [`levels_to_lab`] written as three planes of `h` rows of `stride ≥ w` values (the values
-/// past `w` are 0), each Lab value multiplied by `scale` (SLIC's `1 / compactness`).
+/// [`levels_to_lab`] written into `planes` (made three planes of `h` rows of `stride ≥ w`
+/// values, 0 past `w`; their memory is reused), each Lab value multiplied by `scale` (SLIC's
+/// `1 / compactness`).
 pub(crate) fn levels_to_lab_planes(
     levels: &[u8],
     (h, w): (usize, usize),
     lin: &[f64; 256],
-    stride: usize,
-    scale: f64,
-) -> [Vec<f64>; 3] {
-    let mut planes: [Vec<f64>; 3] = std::array::from_fn(|_| vec![0.0; h * stride]);
-    let [p0, p1, p2] = &mut planes;
-    p0.par_chunks_mut(stride.max(1))
-        .zip(p1.par_chunks_mut(stride.max(1)))
-        .zip(p2.par_chunks_mut(stride.max(1)))
+    (stride, scale): (usize, f64),
+    planes: &mut Vec<Vec<f64>>,
+) {
+    planes.resize_with(3, Vec::new);
+    planes.truncate(3);
+    for plane in planes.iter_mut() {
+        super::resize_for_overwrite(plane, h * stride);
+    }
+    let [p0, p1, p2] = planes.as_mut_slice() else {
+        return;
+    };
+    let stride = stride.max(1);
+    p0.par_chunks_mut(stride)
+        .zip(p1.par_chunks_mut(stride))
+        .zip(p2.par_chunks_mut(stride))
         .zip(levels.par_chunks(3 * w.max(1)))
         .for_each(|(((r0, r1), r2), i)| {
             vectorize(
@@ -229,11 +237,14 @@ pub(crate) fn levels_to_lab_planes(
                             r1[p] = lab[1] * scale;
                             r2[p] = lab[2] * scale;
                         },
-                    )
+                    );
+                    for r in [&mut *r0, &mut *r1, &mut *r2] {
+                        let end = w.min(r.len());
+                        r[end..].fill(0.0);
+                    }
                 },
             )
         });
-    planes
 }
 
 /// Linear RGB → Lab for one pixel, with `cbrt` for the cube-root response.

@@ -141,12 +141,19 @@ impl Segmenter for Slic {
         };
         let ratio = 1.0 / self.compactness;
         let wp = padded_width(w);
-        let planes: Vec<Vec<f64>> = match levels {
+        let mut scratch = Scratch::take();
+        match levels {
             // An 8-bit image: the scaled value, and so its gamma expansion, is a function of
             // the level alone, computed once per level instead of once per pixel.
             Some(levels) if self.sigma <= 0.0 => {
                 let lin = level_table(scaled);
-                color::levels_to_lab_planes(&levels, (h, w), &lin, wp, ratio).into()
+                color::levels_to_lab_planes(
+                    &levels,
+                    (h, w),
+                    &lin,
+                    (wp, ratio),
+                    &mut scratch.planes,
+                );
             }
             levels => {
                 let mut img = match levels {
@@ -160,9 +167,10 @@ impl Segmenter for Slic {
                     gaussian::filter_axis(&mut img, Axis(0), self.sigma);
                     gaussian::filter_axis(&mut img, Axis(1), self.sigma);
                 }
-                padded_planes(img.as_slice().unwrap_or(&[]), (h, w, ch), wp, ratio)
+                let data = img.as_slice().unwrap_or(&[]);
+                padded_planes(data, (h, w, ch), (wp, ratio), &mut scratch.planes);
             }
-        };
+        }
 
         // Grid of initial centres on the (1, H, W) volume.
         let grid = regular_grid([1, h, w], self.n_segments);
@@ -181,7 +189,7 @@ impl Segmenter for Slic {
         let (wy, wx) = (2.0 * win.step[1] as f64, 2.0 * win.step[2] as f64);
 
         let labels = kmeans(
-            &planes,
+            &mut scratch,
             (h, w, wp),
             &mut centres,
             (wy, wx),
@@ -189,6 +197,7 @@ impl Segmenter for Slic {
             self.max_num_iter,
             self.slic_zero,
         );
+        scratch.give_back();
         let mut out: Vec<i32> = labels
             .iter()
             .map(|&l| if l < 0 { -1 } else { l + self.start_label })
@@ -266,32 +275,67 @@ fn level_table(scaled: impl Fn(f64) -> f64) -> [f64; 256] {
     std::array::from_fn(|n| color::gamma_expand(scaled(n as f64 * (1.0 / 255.0))))
 }
 
-/// The channels of an interleaved `(h, w, ch)` image, times `ratio`, as planes of `h` rows of
-/// `wp` values (zero past `w`).
+/// The channels of an interleaved `(h, w, ch)` image, times `ratio`, into `planes`: `ch`
+/// planes of `h` rows of `wp` values (zero past `w`; their memory is reused).
 fn padded_planes(
     data: &[f64],
     (h, w, ch): (usize, usize, usize),
-    wp: usize,
-    ratio: f64,
-) -> Vec<Vec<f64>> {
-    (0..ch)
-        .map(|c| {
-            let mut plane = vec![0.0; h * wp];
-            for (row, src) in plane.chunks_exact_mut(wp).zip(data.chunks_exact(w * ch)) {
-                for (o, px) in row.iter_mut().zip(src.chunks_exact(ch)) {
-                    *o = px[c] * ratio;
-                }
+    (wp, ratio): (usize, f64),
+    planes: &mut Vec<Vec<f64>>,
+) {
+    planes.resize_with(ch, Vec::new);
+    planes.truncate(ch);
+    for (c, plane) in planes.iter_mut().enumerate() {
+        plane.clear();
+        plane.resize(h * wp, 0.0);
+        for (row, src) in plane.chunks_exact_mut(wp).zip(data.chunks_exact(w * ch)) {
+            for (o, px) in row.iter_mut().zip(src.chunks_exact(ch)) {
+                *o = px[c] * ratio;
             }
-            plane
-        })
-        .collect()
+        }
+    }
 }
 
-/// The k-means iterations on the (scaled, padded) `planes`; returns each pixel's cluster (−1 if
-/// never assigned).
+/// The buffers of one SLIC run, kept per thread between calls (up to [`Scratch::KEEP_BYTES`]
+/// each) so repeated calls, as in a parameter search, don't fault in fresh pages every time.
+#[derive(Default)]
+struct Scratch {
+    /// The scaled colour planes, rows padded to [`padded_width`].
+    planes: Vec<Vec<f64>>,
+    dist: Vec<f64>,
+    nearest: Vec<i32>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
+}
+
+impl Scratch {
+    /// Buffers larger than this are freed after the call.
+    const KEEP_BYTES: usize = 32 << 20;
+
+    fn take() -> Self {
+        SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()))
+    }
+
+    fn give_back(mut self) {
+        let keep = |bytes: usize| bytes <= Self::KEEP_BYTES;
+        self.planes.retain(|p| keep(p.capacity() * 8));
+        if !keep(self.dist.capacity() * 8) {
+            self.dist = Vec::new();
+        }
+        if !keep(self.nearest.capacity() * 4) {
+            self.nearest = Vec::new();
+        }
+        SCRATCH.with(|s| *s.borrow_mut() = self);
+    }
+}
+
+/// The k-means iterations on the (scaled, padded) planes of `scratch`; returns each pixel's
+/// cluster (−1 if never assigned).
 #[allow(clippy::too_many_arguments)]
 fn kmeans(
-    planes: &[Vec<f64>],
+    scratch: &mut Scratch,
     (h, w, wp): (usize, usize, usize),
     centres: &mut [f64],
     (wy, wx): (f64, f64),
@@ -299,12 +343,19 @@ fn kmeans(
     iters: usize,
     slic_zero: bool,
 ) -> Vec<i32> {
+    let Scratch {
+        planes,
+        dist,
+        nearest,
+    } = scratch;
+    let planes: &[Vec<f64>] = planes;
     let ch = planes.len();
     let nf = 3 + ch;
     let k = centres.len() / nf;
-    let mut nearest = vec![-1i32; h * wp];
+    nearest.clear();
+    nearest.resize(h * wp, -1);
+    super::resize_for_overwrite(dist, h * wp);
     let mut max_color = vec![1.0f64; k];
-    let mut dist = vec![f64::MAX; h * wp];
     let xf: Vec<f64> = (0..wp).map(|x| x as f64).collect();
     for _ in 0..iters {
         dist.fill(f64::MAX);
