@@ -356,6 +356,7 @@ fn kmeans(
     nearest.resize(h * wp, -1);
     super::resize_for_overwrite(dist, h * wp);
     let mut max_color = vec![1.0f64; k];
+    let mut labelled_rows = vec![(h, 0usize); k];
     let xf: Vec<f64> = (0..wp).map(|x| x as f64).collect();
     for _ in 0..iters {
         dist.fill(f64::MAX);
@@ -375,6 +376,13 @@ fn kmeans(
                 (x0 < x1).then_some((y0, y1, x0, x1))
             })
             .collect();
+        // A pixel keeps its label while no window covers it, so a cluster's pixels lie in
+        // the rows its windows have covered in any iteration so far.
+        for (rows, b) in labelled_rows.iter_mut().zip(&boxes) {
+            if let Some((y0, y1, _, _)) = *b {
+                *rows = (rows.0.min(y0), rows.1.max(y1));
+            }
+        }
         let centres_ro: &[f64] = centres;
         let max_color_ro: &[f64] = &max_color;
         let planes_ro: Vec<&[f64]> = planes.iter().map(Vec::as_slice).collect();
@@ -469,25 +477,44 @@ fn kmeans(
                 y: u64,
                 x: u64,
             }
-            let mut sums = vec![Sums::default(); k + 1];
-            for (y, row) in nearest.chunks_exact(wp).enumerate() {
-                let r = y * wp..y * wp + w;
-                for ((((&l, &v0), &v1), &v2), x) in row[..w]
-                    .iter()
-                    .zip(&p0[r.clone()])
-                    .zip(&p1[r.clone()])
-                    .zip(&p2[r])
-                    .zip(0u64..)
-                {
-                    let s = &mut sums[slot(l)];
-                    s.colour[0] += v0;
-                    s.colour[1] += v1;
-                    s.colour[2] += v2;
-                    s.count += 1;
-                    s.y += y as u64;
-                    s.x += x;
-                }
-            }
+            // The clusters in one group per thread, each group's sums from the rows its
+            // clusters' windows cover: every cluster is still summed in raster order.
+            let groups = rayon::current_num_threads().clamp(1, k.max(1));
+            let nearest_ro: &[i32] = nearest;
+            let parts: Vec<Vec<Sums>> = (0..groups)
+                .into_par_iter()
+                .map(|g| {
+                    let (c0, c1) = (g * k / groups, (g + 1) * k / groups);
+                    let rows = labelled_rows[c0..c1]
+                        .iter()
+                        .fold((h, 0), |(a, b), &(y0, y1)| (a.min(y0), b.max(y1)));
+                    let mut sums = vec![Sums::default(); c1 - c0];
+                    for y in rows.0..rows.1 {
+                        let r = y * wp..y * wp + w;
+                        for ((((&l, &v0), &v1), &v2), x) in nearest_ro[r.clone()]
+                            .iter()
+                            .zip(&p0[r.clone()])
+                            .zip(&p1[r.clone()])
+                            .zip(&p2[r])
+                            .zip(0u64..)
+                        {
+                            let Some(s) =
+                                (l as usize).checked_sub(c0).and_then(|i| sums.get_mut(i))
+                            else {
+                                continue;
+                            };
+                            s.colour[0] += v0;
+                            s.colour[1] += v1;
+                            s.colour[2] += v2;
+                            s.count += 1;
+                            s.y += y as u64;
+                            s.x += x;
+                        }
+                    }
+                    sums
+                })
+                .collect();
+            let sums: Vec<Sums> = parts.into_iter().flatten().collect();
             for (c, s) in sums.iter().enumerate() {
                 colour_sums[c * 3..c * 3 + 3].copy_from_slice(&s.colour);
                 count[c] = s.count;
