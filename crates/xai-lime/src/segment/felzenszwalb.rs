@@ -272,9 +272,13 @@ impl<'a> Graph<'a> {
                     );
                 }
             });
-        radix_sort_high_words(edges, spare);
-        // Equal single-precision keys may hide different weights: such runs (mostly pairs, but
-        // all of a flat region's edges where weights are 0) are ordered by weight, stably.
+        radix_sort_high_words(edges, spare, &|bucket: &mut [u64]| self.order_ties(bucket));
+    }
+
+    /// Orders the runs of equal keys in sorted `edges` by weight, stably: equal
+    /// single-precision keys may hide different weights (runs are mostly pairs, but all of a
+    /// flat region's edges where weights are 0).
+    fn order_ties(&self, edges: &mut [u64]) {
         let key = |e: u64| e >> 32;
         let mut i = 1;
         while i < edges.len() {
@@ -324,8 +328,13 @@ impl<'a> Graph<'a> {
 /// Sorts `items` stably by their high 32 bits, which are the bits of non-negative `f32`s (so
 /// they sort as numbers); `spare` is scratch space. One most-significant-digit pass on the top
 /// 10 bits splits the items into buckets, then each bucket (small enough for the cache) is
-/// sorted on its own, in parallel, by two least-significant-digit passes of 11 bits.
-fn radix_sort_high_words(items: &mut Vec<u64>, spare: &mut Vec<u64>) {
+/// sorted on its own, in parallel, by two least-significant-digit passes of 11 bits, and
+/// handed to `finish_bucket` (equal keys never span two buckets).
+fn radix_sort_high_words(
+    items: &mut Vec<u64>,
+    spare: &mut Vec<u64>,
+    finish_bucket: &(dyn Fn(&mut [u64]) + Sync),
+) {
     const TOP_SHIFT: u32 = 54;
     let n = items.len();
     resize_for_overwrite(spare, n);
@@ -377,9 +386,10 @@ fn radix_sort_high_words(items: &mut Vec<u64>, spare: &mut Vec<u64>) {
         buckets.push((a, b));
         (sorted, scratch) = (rest_a, rest_b);
     }
-    buckets
-        .into_par_iter()
-        .for_each(|(bucket, scratch)| sort_bucket(bucket, scratch));
+    buckets.into_par_iter().for_each(|(bucket, scratch)| {
+        sort_bucket(bucket, scratch);
+        finish_bucket(bucket);
+    });
     std::mem::swap(items, spare);
 }
 
