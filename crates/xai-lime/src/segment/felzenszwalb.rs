@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use xai_models::simd::vectorize;
 
-use super::{check_at_least, check_image, gaussian, resize_for_overwrite, Segmenter};
+use super::{check_at_least, check_image, gaussian, resize_for_overwrite, Buffers, Segmenter};
 use crate::{Error, Result};
 
 /// Felzenszwalb's graph-based segmentation, as `skimage.segmentation.felzenszwalb`.
@@ -74,11 +74,11 @@ impl Segmenter for Felzenszwalb {
                 (1usize << PIXEL_BITS) - 1
             )));
         }
-        let mut scratch = Scratch::take();
-        gaussian::smooth_planes(image, self.sigma, &mut scratch.planes);
-        let graph = Graph::new(&scratch.planes, w);
-        graph.sort_edges(h, &mut scratch.edges, &mut scratch.spare);
-        let edges = &scratch.edges;
+        let mut buffers = Buffers::take();
+        gaussian::smooth_planes(image, self.sigma, &mut buffers.planes);
+        let graph = Graph::new(&buffers.planes, w);
+        graph.sort_edges(h, &mut buffers.edges, &mut buffers.spare);
+        let edges = &buffers.edges;
 
         // The main pass: an edge joins two segments when it is lighter than both their
         // thresholds, internal difference + scale / 255 / size, which scikit-image keeps in
@@ -133,44 +133,9 @@ impl Segmenter for Felzenszwalb {
             }
         }
         let labels = forest.labels();
-        scratch.give_back();
+        buffers.give_back();
         Array2::from_shape_vec((h, w), labels)
             .map_err(|e| Error::Data(format!("felzenszwalb: internal shape error: {e}")))
-    }
-}
-
-/// The large buffers of one segmentation, kept per thread between calls (up to
-/// [`Scratch::KEEP_BYTES`] each) so repeated calls, as in a parameter search, don't fault in
-/// fresh pages every time.
-#[derive(Default)]
-struct Scratch {
-    planes: Vec<Vec<f64>>,
-    edges: Vec<u64>,
-    spare: Vec<u64>,
-}
-
-thread_local! {
-    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
-}
-
-impl Scratch {
-    /// Buffers larger than this are freed after the call.
-    const KEEP_BYTES: usize = 32 << 20;
-
-    fn take() -> Self {
-        SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()))
-    }
-
-    fn give_back(mut self) {
-        let keep = |bytes: usize| bytes <= Self::KEEP_BYTES;
-        self.planes.retain(|p| keep(p.capacity() * 8));
-        if !keep(self.edges.capacity() * 8) {
-            self.edges = Vec::new();
-        }
-        if !keep(self.spare.capacity() * 8) {
-            self.spare = Vec::new();
-        }
-        SCRATCH.with(|s| *s.borrow_mut() = self);
     }
 }
 

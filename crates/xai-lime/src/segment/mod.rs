@@ -149,6 +149,51 @@ impl Segmenter for SegmentMethod {
     }
 }
 
+/// The large buffers of a segmentation, kept per thread between calls so repeated calls (a
+/// parameter search, a folder of images) reuse their memory instead of faulting in fresh
+/// pages each time. Take them with [`Buffers::take`] and hand them back with
+/// [`Buffers::give_back`], which frees any buffer over [`Buffers::KEEP_BYTES`].
+#[derive(Default)]
+pub(crate) struct Buffers {
+    /// Planar channels: felzenszwalb's smoothed image, SLIC's scaled Lab.
+    pub(crate) planes: Vec<Vec<f64>>,
+    /// felzenszwalb's sorted edges.
+    pub(crate) edges: Vec<u64>,
+    /// The second buffer of felzenszwalb's sort.
+    pub(crate) spare: Vec<u64>,
+    /// SLIC's distance of each pixel to its cluster.
+    pub(crate) dist: Vec<f64>,
+    /// SLIC's cluster of each pixel.
+    pub(crate) nearest: Vec<i32>,
+}
+
+thread_local! {
+    static BUFFERS: std::cell::RefCell<Buffers> = std::cell::RefCell::default();
+}
+
+impl Buffers {
+    /// The largest buffer kept after a call.
+    pub(crate) const KEEP_BYTES: usize = 32 << 20;
+
+    pub(crate) fn take() -> Self {
+        BUFFERS.with(|s| std::mem::take(&mut *s.borrow_mut()))
+    }
+
+    pub(crate) fn give_back(mut self) {
+        fn trim<T>(buffer: &mut Vec<T>) {
+            if buffer.capacity() * std::mem::size_of::<T>() > Buffers::KEEP_BYTES {
+                *buffer = Vec::new();
+            }
+        }
+        self.planes.iter_mut().for_each(trim);
+        trim(&mut self.edges);
+        trim(&mut self.spare);
+        trim(&mut self.dist);
+        trim(&mut self.nearest);
+        BUFFERS.with(|s| *s.borrow_mut() = self);
+    }
+}
+
 /// Gives `buffer` length `n`, clearing it only when its length changes: for buffers kept
 /// between calls whose every value the caller overwrites.
 pub(crate) fn resize_for_overwrite<T: Copy + Default>(buffer: &mut Vec<T>, n: usize) {

@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use xai_models::simd::vectorize;
 
-use super::{check_at_least, check_image, check_rgb, color, gaussian, Segmenter};
+use super::{check_at_least, check_image, check_rgb, color, gaussian, Buffers, Segmenter};
 use crate::{Error, Result};
 
 /// SLIC superpixels, as `skimage.segmentation.slic` (2-D, RGB or any channel count, no mask).
@@ -141,7 +141,7 @@ impl Segmenter for Slic {
         };
         let ratio = 1.0 / self.compactness;
         let wp = padded_width(w);
-        let mut scratch = Scratch::take();
+        let mut buffers = Buffers::take();
         match levels {
             // An 8-bit image: the scaled value, and so its gamma expansion, is a function of
             // the level alone, computed once per level instead of once per pixel.
@@ -152,7 +152,7 @@ impl Segmenter for Slic {
                     (h, w),
                     &lin,
                     (wp, ratio),
-                    &mut scratch.planes,
+                    &mut buffers.planes,
                 );
             }
             levels => {
@@ -168,7 +168,7 @@ impl Segmenter for Slic {
                     gaussian::filter_axis(&mut img, Axis(1), self.sigma);
                 }
                 let data = img.as_slice().unwrap_or(&[]);
-                padded_planes(data, (h, w, ch), (wp, ratio), &mut scratch.planes);
+                padded_planes(data, (h, w, ch), (wp, ratio), &mut buffers.planes);
             }
         }
 
@@ -189,7 +189,7 @@ impl Segmenter for Slic {
         let (wy, wx) = (2.0 * win.step[1] as f64, 2.0 * win.step[2] as f64);
 
         let labels = kmeans(
-            &mut scratch,
+            &mut buffers,
             (h, w, wp),
             &mut centres,
             (wy, wx),
@@ -197,7 +197,7 @@ impl Segmenter for Slic {
             self.max_num_iter,
             self.slic_zero,
         );
-        scratch.give_back();
+        buffers.give_back();
         let mut out: Vec<i32> = labels
             .iter()
             .map(|&l| if l < 0 { -1 } else { l + self.start_label })
@@ -296,46 +296,11 @@ fn padded_planes(
     }
 }
 
-/// The buffers of one SLIC run, kept per thread between calls (up to [`Scratch::KEEP_BYTES`]
-/// each) so repeated calls, as in a parameter search, don't fault in fresh pages every time.
-#[derive(Default)]
-struct Scratch {
-    /// The scaled colour planes, rows padded to [`padded_width`].
-    planes: Vec<Vec<f64>>,
-    dist: Vec<f64>,
-    nearest: Vec<i32>,
-}
-
-thread_local! {
-    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
-}
-
-impl Scratch {
-    /// Buffers larger than this are freed after the call.
-    const KEEP_BYTES: usize = 32 << 20;
-
-    fn take() -> Self {
-        SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()))
-    }
-
-    fn give_back(mut self) {
-        let keep = |bytes: usize| bytes <= Self::KEEP_BYTES;
-        self.planes.retain(|p| keep(p.capacity() * 8));
-        if !keep(self.dist.capacity() * 8) {
-            self.dist = Vec::new();
-        }
-        if !keep(self.nearest.capacity() * 4) {
-            self.nearest = Vec::new();
-        }
-        SCRATCH.with(|s| *s.borrow_mut() = self);
-    }
-}
-
-/// The k-means iterations on the (scaled, padded) planes of `scratch`; returns each pixel's
+/// The k-means iterations on the (scaled, padded) planes of `buffers`; returns each pixel's
 /// cluster (−1 if never assigned).
 #[allow(clippy::too_many_arguments)]
 fn kmeans(
-    scratch: &mut Scratch,
+    buffers: &mut Buffers,
     (h, w, wp): (usize, usize, usize),
     centres: &mut [f64],
     (wy, wx): (f64, f64),
@@ -343,11 +308,12 @@ fn kmeans(
     iters: usize,
     slic_zero: bool,
 ) -> Vec<i32> {
-    let Scratch {
+    let Buffers {
         planes,
         dist,
         nearest,
-    } = scratch;
+        ..
+    } = buffers;
     let planes: &[Vec<f64>] = planes;
     let ch = planes.len();
     let nf = 3 + ch;
