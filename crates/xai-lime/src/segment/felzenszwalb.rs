@@ -122,7 +122,6 @@ impl Segmenter for Felzenszwalb {
             let (a, b) = graph.ends(edge);
             let s0 = forest.find(a);
             let s1 = forest.find(b);
-            // Without branches: which pieces join is as random as the edge order.
             let (z0, z1) = (forest.size(s0), forest.size(s1));
             let joins = s0 != s1 && (z0 < min_size || z1 < min_size);
             if joins {
