@@ -7,6 +7,7 @@
 use ndarray::{Array2, ArrayView3};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use xai_models::simd::vectorize;
 
@@ -77,39 +78,16 @@ impl Segmenter for Felzenszwalb {
         let mut buffers = Buffers::take();
         gaussian::smooth_planes(image, self.sigma, &mut buffers.planes);
         let graph = Graph::new(&buffers.planes, w);
-        graph.sort_edges(h, &mut buffers.edges, &mut buffers.spare);
+        let scale = self.scale / 255.0;
+        // The main pass consumes the sorted edges bucket by bucket while later buckets are
+        // still being sorted.
+        let mut forest = graph.sort_edges(
+            h,
+            (&mut buffers.edges, &mut buffers.spare),
+            |sorted: &mut dyn Iterator<Item = &[u64]>| main_pass(&graph, sorted, n, scale),
+        );
         let edges = &buffers.edges;
 
-        // The main pass: an edge joins two segments when it is lighter than both their
-        // thresholds, internal difference + scale / 255 / size, which scikit-image keeps in
-        // single precision; each root keeps its threshold, recomputed when it grows. Weights
-        // only increase along the order, so once one exceeds every threshold so far no edge
-        // can join any more.
-        let scale = self.scale / 255.0;
-        let mut forest = Forest::new(n);
-        let mut threshold = vec![scale as f32; n];
-        let mut ceiling = scale as f32;
-        for &edge in edges {
-            let key = f32::from_bits((edge >> 32) as u32);
-            if key > ceiling {
-                break;
-            }
-            let (a, b) = graph.ends(edge);
-            let s0 = forest.find(a);
-            let s1 = forest.find(b);
-            let t = threshold[s0 as usize].min(threshold[s1 as usize]);
-            // The key is the weight rounded to single precision, so it decides the comparison
-            // unless it equals the threshold. Few edges join, at random: no branch on s0 == s1.
-            let lighter = key < t || (key == t && graph.weight(edge) < f64::from(t));
-            let joins = (s0 != s1) & lighter;
-            if joins {
-                let c = graph.weight(edge);
-                let root = forest.union(s0, s1);
-                let t = (c + scale / f64::from(forest.size(root))) as f32;
-                threshold[root as usize] = t;
-                ceiling = ceiling.max(t);
-            }
-        }
         // Segments under min_size pixels merge along the same order. Segments only grow, so
         // once none is small the remaining edges change nothing.
         forest.compress();
@@ -136,6 +114,46 @@ impl Segmenter for Felzenszwalb {
         Array2::from_shape_vec((h, w), labels)
             .map_err(|e| Error::Data(format!("felzenszwalb: internal shape error: {e}")))
     }
+}
+
+/// Felzenszwalb's main pass over the sorted edges of `graph` (`n` pixels): an edge joins two
+/// segments when it is lighter than both their thresholds, internal difference + scale / 255 /
+/// size, which scikit-image keeps in single precision; each root keeps its threshold,
+/// recomputed when it grows. Weights only increase along the order, so once one exceeds every
+/// threshold so far no edge can join any more, and the pass stops.
+fn main_pass(
+    graph: &Graph<'_>,
+    sorted: &mut dyn Iterator<Item = &[u64]>,
+    n: usize,
+    scale: f64,
+) -> Forest {
+    let mut forest = Forest::new(n);
+    let mut threshold = vec![scale as f32; n];
+    let mut ceiling = scale as f32;
+    for bucket in sorted {
+        for &edge in bucket {
+            let key = f32::from_bits((edge >> 32) as u32);
+            if key > ceiling {
+                return forest;
+            }
+            let (a, b) = graph.ends(edge);
+            let s0 = forest.find(a);
+            let s1 = forest.find(b);
+            let t = threshold[s0 as usize].min(threshold[s1 as usize]);
+            // The key is the weight rounded to single precision, so it decides the comparison
+            // unless it equals the threshold. Few edges join, at random: no branch on s0 == s1.
+            let lighter = key < t || (key == t && graph.weight(edge) < f64::from(t));
+            let joins = (s0 != s1) & lighter;
+            if joins {
+                let c = graph.weight(edge);
+                let root = forest.union(s0, s1);
+                let t = (c + scale / f64::from(forest.size(root))) as f32;
+                threshold[root as usize] = t;
+                ceiling = ceiling.max(t);
+            }
+        }
+    }
+    forest
 }
 
 /// Pixel indices take the low bits of an edge's id, its block (direction) the two above.
@@ -187,7 +205,12 @@ impl<'a> Graph<'a> {
     /// Every edge as `(weight as f32).to_bits() << 32 | block << 30 | p`, ordered by weight,
     /// ties in the block order (a stable sort by weight), into `edges`; `spare` is the sort's
     /// second buffer.
-    fn sort_edges(&self, h: usize, edges: &mut Vec<u64>, spare: &mut Vec<u64>) {
+    fn sort_edges<R: Send>(
+        &self,
+        h: usize,
+        (edges, spare): (&mut Vec<u64>, &mut Vec<u64>),
+        consume: impl for<'b> FnOnce(&mut dyn Iterator<Item = &'b [u64]>) -> R + Send,
+    ) -> R {
         let w = self.w;
         let (hm, wm) = (h.saturating_sub(1), w.saturating_sub(1));
         // (rows, columns) of each block.
@@ -236,7 +259,12 @@ impl<'a> Graph<'a> {
                     );
                 }
             });
-        radix_sort_high_words(edges, spare, &|bucket: &mut [u64]| self.order_ties(bucket));
+        radix_sort_high_words(
+            edges,
+            spare,
+            &|bucket: &mut [u64]| self.order_ties(bucket),
+            consume,
+        )
     }
 
     /// Orders the runs of equal keys in sorted `edges` by weight, stably: equal
@@ -292,13 +320,18 @@ impl<'a> Graph<'a> {
 /// Sorts `items` stably by their high 32 bits, which are the bits of non-negative `f32`s (so
 /// they sort as numbers); `spare` is scratch space. One most-significant-digit pass on the top
 /// 10 bits splits the items into buckets, then each bucket (small enough for the cache) is
-/// sorted on its own, in parallel, by two least-significant-digit passes of 11 bits, and
-/// handed to `finish_bucket` (equal keys never span two buckets).
-fn radix_sort_high_words(
+/// sorted on its own by two least-significant-digit passes of 11 bits and handed to
+/// `finish_bucket` (equal keys never span two buckets).
+///
+/// `consume` sees the sorted buckets in order while the later ones are still being sorted on
+/// another thread (with one thread, after all of them); once it returns, the rest are sorted
+/// in parallel. Its result is returned.
+fn radix_sort_high_words<R: Send>(
     items: &mut Vec<u64>,
     spare: &mut Vec<u64>,
     finish_bucket: &(dyn Fn(&mut [u64]) + Sync),
-) {
+    consume: impl for<'b> FnOnce(&mut dyn Iterator<Item = &'b [u64]>) -> R + Send,
+) -> R {
     const TOP_SHIFT: u32 = 54;
     let n = items.len();
     resize_for_overwrite(spare, n);
@@ -350,11 +383,41 @@ fn radix_sort_high_words(
         buckets.push((a, b));
         (sorted, scratch) = (rest_a, rest_b);
     }
-    buckets.into_par_iter().for_each(|(bucket, scratch)| {
-        sort_bucket(bucket, scratch);
-        finish_bucket(bucket);
-    });
+    let stopped = AtomicBool::new(false);
+    let consumed = &stopped;
+    let (sender, receiver) = std::sync::mpsc::channel::<&[u64]>();
+    let ((), result) = rayon::join(
+        move || {
+            let mut buckets = buckets.into_iter();
+            while !consumed.load(Ordering::Acquire) {
+                let Some((bucket, scratch)) = buckets.next() else {
+                    break;
+                };
+                sort_bucket(bucket, scratch);
+                finish_bucket(bucket);
+                // The consumer may have stopped early: then nobody listens.
+                let _ = sender.send(shared(bucket));
+            }
+            drop(sender);
+            let rest: Vec<_> = buckets.collect();
+            rest.into_par_iter().for_each(|(bucket, scratch)| {
+                sort_bucket(bucket, scratch);
+                finish_bucket(bucket);
+            });
+        },
+        move || {
+            let result = consume(&mut receiver.iter());
+            consumed.store(true, Ordering::Release);
+            result
+        },
+    );
     std::mem::swap(items, spare);
+    result
+}
+
+/// Gives up a mutable borrow for a shared one of the same lifetime.
+fn shared(values: &mut [u64]) -> &[u64] {
+    values
 }
 
 /// Sorts `bucket` stably by bits 32..54, with `scratch` (as long) as the second buffer.
@@ -491,5 +554,61 @@ impl Forest {
             };
         }
         labels
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    /// Items whose high words are non-negative `f32` bits with many repeats, low words their
+    /// position (so stability is visible).
+    fn items(n: usize, distinct: u32, rng: &mut rand::rngs::StdRng) -> Vec<u64> {
+        (0..n as u64)
+            .map(|i| {
+                let key = (rng.random_range(0..distinct) as f32 * 0.37).to_bits();
+                (u64::from(key) << 32) | i
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_sort_is_stable_and_the_consumer_sees_its_prefix_in_order() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        for (n, distinct, stop_after) in [
+            (0, 1, usize::MAX),
+            (1, 1, usize::MAX),
+            (40, 3, usize::MAX),
+            (5000, 7, 1000),
+            (200_000, 50_000, usize::MAX),
+            (200_000, 50_000, 30_000),
+            (200_000, 5, 0),
+        ] {
+            let mut sorted = items(n, distinct, &mut rng);
+            let mut expected = sorted.clone();
+            expected.sort_by_key(|&item| item >> 32);
+            let mut spare = Vec::new();
+            let seen = radix_sort_high_words(
+                &mut sorted,
+                &mut spare,
+                &|_: &mut [u64]| {},
+                |buckets: &mut dyn Iterator<Item = &[u64]>| {
+                    let mut seen: Vec<u64> = Vec::new();
+                    for bucket in buckets {
+                        seen.extend_from_slice(bucket);
+                        if seen.len() >= stop_after {
+                            break;
+                        }
+                    }
+                    seen
+                },
+            );
+            assert_eq!(sorted, expected, "n = {n}");
+            assert!(seen.len() <= n && sorted.starts_with(&seen), "n = {n}");
+            if stop_after == usize::MAX {
+                assert_eq!(seen.len(), n);
+            }
+        }
     }
 }
