@@ -87,28 +87,90 @@ pub(crate) fn gamma_expand(v: f64) -> f64 {
     }
 }
 
-/// The 8-bit level of every value (`v == n · (1/255)` to the bit, as `img_as_float` of an
-/// 8-bit image gives), or `None` when some value is not one.
-pub(crate) fn eight_bit_levels(values: &[f64]) -> Option<Vec<u8>> {
+/// What one pass over an image's values finds: whether all are finite, the smallest and
+/// largest, and, when asked for, the 8-bit level of every value (`v == n · (1/255)` to the bit,
+/// as `img_as_float` of an 8-bit image gives; `None` when some value is not one).
+pub(crate) struct ValueScan {
+    pub(crate) finite: bool,
+    pub(crate) lo: f64,
+    pub(crate) hi: f64,
+    pub(crate) levels: Option<Vec<u8>>,
+}
+
+/// Scans `values` once, in parallel chunks compiled for the vector unit (extremes and levels do
+/// not depend on the order they are taken in).
+pub(crate) fn scan_values(values: &[f64], want_levels: bool) -> ValueScan {
+    const CHUNK: usize = 1 << 15;
+    const LANES: usize = 8;
     let scale = 1.0 / 255.0;
-    // Compiled for the CPU's vector unit, where rounding is one instruction, not a call.
-    vectorize(
-        #[inline(always)]
-        || {
-            // Nearest level (v·255 is within rounding of an integer for a level), clamped into
-            // u8's range first so the conversion needs no saturation.
-            let levels: Vec<u8> = values
-                .iter()
-                .map(|&v| (v * 255.0).round_ties_even().clamp(0.0, 255.0) as u8)
-                .collect();
-            let exact = values.chunks(64).zip(levels.chunks(64)).all(|(v, n)| {
-                v.iter().zip(n).fold(true, |ok, (&v, &n)| {
-                    ok & ((f64::from(n) * scale).to_bits() == v.to_bits())
-                })
-            });
-            exact.then_some(levels)
-        },
-    )
+    let mut levels = if want_levels {
+        vec![0u8; values.len()]
+    } else {
+        Vec::new()
+    };
+    let mut level_chunks: Vec<Option<&mut [u8]>> = if want_levels {
+        levels.chunks_mut(CHUNK).map(Some).collect()
+    } else {
+        values.chunks(CHUNK).map(|_| None).collect()
+    };
+    let (finite, lo, hi, exact) = values
+        .par_chunks(CHUNK)
+        .zip(level_chunks.par_iter_mut())
+        .map(|(chunk, out)| {
+            vectorize(
+                #[inline(always)]
+                || {
+                    let finite = chunk
+                        .chunks(64)
+                        .all(|c| c.iter().fold(true, |ok, v| ok & v.is_finite()));
+                    let mut lo = [f64::INFINITY; LANES];
+                    let mut hi = [f64::NEG_INFINITY; LANES];
+                    let mut lanes = chunk.chunks_exact(LANES);
+                    for c in &mut lanes {
+                        for l in 0..LANES {
+                            lo[l] = if c[l] < lo[l] { c[l] } else { lo[l] };
+                            hi[l] = if c[l] > hi[l] { c[l] } else { hi[l] };
+                        }
+                    }
+                    let last = lanes.remainder().iter();
+                    let lo = lo
+                        .iter()
+                        .chain(last.clone())
+                        .fold(f64::INFINITY, |a, &v| a.min(v));
+                    let hi = hi
+                        .iter()
+                        .chain(last)
+                        .fold(f64::NEG_INFINITY, |a, &v| a.max(v));
+                    let exact = match out {
+                        Some(out) => {
+                            // Nearest level (v·255 is within rounding of an integer for a
+                            // level), clamped into u8's range first so the conversion needs no
+                            // saturation; rounding is one instruction on the vector unit.
+                            for (n, &v) in out.iter_mut().zip(chunk) {
+                                *n = (v * 255.0).round_ties_even().clamp(0.0, 255.0) as u8;
+                            }
+                            chunk.chunks(64).zip(out.chunks(64)).all(|(v, n)| {
+                                v.iter().zip(n).fold(true, |ok, (&v, &n)| {
+                                    ok & ((f64::from(n) * scale).to_bits() == v.to_bits())
+                                })
+                            })
+                        }
+                        None => false,
+                    };
+                    (finite, lo, hi, exact)
+                },
+            )
+        })
+        .reduce(
+            || (true, f64::INFINITY, f64::NEG_INFINITY, true),
+            |(f0, lo0, hi0, e0), (f1, lo1, hi1, e1)| (f0 & f1, lo0.min(lo1), hi0.max(hi1), e0 & e1),
+        );
+    ValueScan {
+        finite,
+        lo,
+        hi,
+        levels: (want_levels && exact).then_some(levels),
+    }
 }
 
 /// Lab of an `(height, width, 3)` image given by 8-bit levels, where level n of any channel
@@ -361,7 +423,22 @@ mod tests {
             .iter()
             .map(|&n| f64::from(n) * (1.0 / 255.0))
             .collect();
-        assert_eq!(eight_bit_levels(&plain), Some(levels));
-        assert_eq!(eight_bit_levels(&[0.5]), None);
+        let scan = scan_values(&plain, true);
+        assert!(scan.finite);
+        assert_eq!((scan.lo, scan.hi), (lo, hi));
+        assert_eq!(scan.levels, Some(levels));
+        assert_eq!(scan_values(&[0.5], true).levels, None);
+        assert_eq!(scan_values(&plain, false).levels, None);
+        let many: Vec<f64> = (0..100_003)
+            .map(|i| ((i * 7919) % 1000) as f64 - 500.5)
+            .collect();
+        let scan = scan_values(&many, true);
+        assert_eq!(
+            (scan.finite, scan.lo, scan.hi, scan.levels),
+            (true, -500.5, 498.5, None)
+        );
+        let mut bad = many.clone();
+        bad[77_777] = f64::NAN;
+        assert!(!scan_values(&bad, false).finite);
     }
 }

@@ -42,6 +42,7 @@
 //! ```
 
 use ndarray::{Array2, Array3, ArrayView3};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
@@ -205,17 +206,19 @@ pub(crate) fn resize_for_overwrite<T: Copy + Default>(buffer: &mut Vec<T>, n: us
 
 /// Rejects empty images and non-finite pixels: the `Error::Data` every segmenter gives.
 pub(crate) fn check_image(image: &ArrayView3<'_, f64>, method: &str) -> Result<()> {
-    let (h, w, c) = image.dim();
-    if h == 0 || w == 0 || c == 0 {
-        return Err(Error::Data(format!(
-            "{method}: the image is empty (height {h}, width {w}, {c} channels)"
-        )));
-    }
+    check_dims(image, method)?;
     // The common case in one vectorised pass; the slow search only to name the bad value.
     let all_finite = match image.as_slice() {
-        Some(values) => values
-            .chunks(64)
-            .all(|c| c.iter().fold(true, |ok, v| ok & v.is_finite())),
+        Some(values) => values.par_chunks(1 << 15).all(|chunk| {
+            xai_models::simd::vectorize(
+                #[inline(always)]
+                || {
+                    chunk
+                        .chunks(64)
+                        .all(|c| c.iter().fold(true, |ok, v| ok & v.is_finite()))
+                },
+            )
+        }),
         None => false,
     };
     let bad = (!all_finite)
@@ -225,6 +228,18 @@ pub(crate) fn check_image(image: &ArrayView3<'_, f64>, method: &str) -> Result<(
         return Err(Error::Data(format!(
             "{method}: pixel (row {y}, column {x}) channel {ch} is {v}; \
              the image must hold finite values"
+        )));
+    }
+    Ok(())
+}
+
+/// Requires a non-empty image whose label map fits i32 indices (the part of [`check_image`]
+/// that does not read the values).
+pub(crate) fn check_dims(image: &ArrayView3<'_, f64>, method: &str) -> Result<()> {
+    let (h, w, c) = image.dim();
+    if h == 0 || w == 0 || c == 0 {
+        return Err(Error::Data(format!(
+            "{method}: the image is empty (height {h}, width {w}, {c} channels)"
         )));
     }
     if h.checked_mul(w).is_none_or(|n| n > i32::MAX as usize) {

@@ -9,7 +9,9 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use xai_models::simd::vectorize;
 
-use super::{check_at_least, check_image, check_rgb, color, gaussian, Buffers, Segmenter};
+use super::{
+    check_at_least, check_dims, check_image, check_rgb, color, gaussian, Buffers, Segmenter,
+};
 use crate::{Error, Result};
 
 /// SLIC superpixels, as `skimage.segmentation.slic` (2-D, RGB or any channel count, no mask).
@@ -105,27 +107,8 @@ impl Segmenter for Slic {
 
     fn segment(&self, image: ArrayView3<'_, f64>) -> Result<Array2<i32>> {
         self.validate()?;
-        check_image(&image, "slic")?;
+        check_dims(&image, "slic")?;
         let (h, w, ch) = image.dim();
-        // Global min-max scaling, as scikit-image does it in place (subtract, then divide).
-        let standard = image.as_standard_layout();
-        let values = standard.as_slice().unwrap_or(&[]);
-        let (lo, hi) = values
-            .chunks(64)
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |acc, c| {
-                // Finite values (checked above): plain comparisons, which vectorise.
-                c.iter().fold(acc, |(a, b), &v| {
-                    (if v < a { v } else { a }, if v > b { v } else { b })
-                })
-            });
-        let scaled = |v: f64| {
-            let v = v - lo;
-            if hi != lo {
-                v / (hi - lo)
-            } else {
-                v
-            }
-        };
         let lab = match self.convert2lab {
             Some(true) => {
                 check_rgb(&image, "slic")?;
@@ -134,11 +117,25 @@ impl Segmenter for Slic {
             None => ch == 3,
             Some(false) => false,
         };
-        let levels = if lab {
-            color::eight_bit_levels(values)
-        } else {
-            None
+        // One pass for the finite check, the global min-max scaling (scikit-image's, in place:
+        // subtract, then divide) and the 8-bit levels the Lab conversion can use.
+        let standard = image.as_standard_layout();
+        let values = standard.as_slice().unwrap_or(&[]);
+        let scan = color::scan_values(values, lab);
+        if !scan.finite {
+            // Names the first bad value.
+            check_image(&image, "slic")?;
+        }
+        let (lo, hi) = (scan.lo, scan.hi);
+        let scaled = |v: f64| {
+            let v = v - lo;
+            if hi != lo {
+                v / (hi - lo)
+            } else {
+                v
+            }
         };
+        let levels = scan.levels;
         let ratio = 1.0 / self.compactness;
         let wp = padded_width(w);
         let mut buffers = Buffers::take();
