@@ -204,7 +204,8 @@ impl<'a> Graph<'a> {
 
     /// Every edge as `(weight as f32).to_bits() << 32 | block << 30 | p`, ordered by weight,
     /// ties in the block order (a stable sort by weight), into `edges`; `spare` is the sort's
-    /// second buffer.
+    /// second buffer. `consume` reads the sorted edges in order, in pieces, while later ones
+    /// are still being sorted (see [`radix_sort_high_words`]); its result is returned.
     fn sort_edges<R: Send>(
         &self,
         h: usize,
