@@ -120,9 +120,7 @@ pub(crate) fn scan_values(values: &[f64], want_levels: bool) -> ValueScan {
             vectorize(
                 #[inline(always)]
                 || {
-                    let finite = chunk
-                        .chunks(64)
-                        .all(|c| c.iter().fold(true, |ok, v| ok & v.is_finite()));
+                    let finite = super::all_finite(chunk);
                     let mut lo = [f64::INFINITY; LANES];
                     let mut hi = [f64::NEG_INFINITY; LANES];
                     let mut lanes = chunk.chunks_exact(LANES);

@@ -729,7 +729,8 @@ mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
 
-    /// The reference's flood, pixel by pixel, for comparison.
+    /// The reference's order without the shortcut: a pixel-by-pixel flood from every
+    /// unlabelled pixel in raster order.
     fn enforce_connectivity_by_flood(
         labels: &[i32],
         h: usize,
@@ -740,53 +741,11 @@ mod tests {
     ) -> Vec<i32> {
         let mut out = vec![-1i32; h * w];
         let mut next = start_label;
-        let n = h * w;
-        let mut queue: Vec<usize> = Vec::new();
-        for start in 0..n {
-            if out[start] >= 0 {
-                continue;
-            }
-            let mut adjacent = next;
-            let label = labels[start];
-            out[start] = next;
-            queue.clear();
-            queue.push(start);
-            let mut visited = 0;
-            while visited < queue.len() && queue.len() < max_size {
-                let p = queue[visited];
-                let (y, x) = (p / w, p % w);
-                let mut neighbours = Vec::new();
-                if x + 1 < w {
-                    neighbours.push(p + 1);
-                }
-                if x > 0 {
-                    neighbours.push(p - 1);
-                }
-                if y + 1 < h {
-                    neighbours.push(p + w);
-                }
-                if y > 0 {
-                    neighbours.push(p - w);
-                }
-                for q in neighbours {
-                    if labels[q] == label && out[q] == -1 {
-                        out[q] = next;
-                        queue.push(q);
-                        if queue.len() >= max_size {
-                            break;
-                        }
-                    } else if out[q] >= 0 && out[q] != next {
-                        adjacent = out[q];
-                    }
-                }
-                visited += 1;
-            }
-            if queue.len() < min_size {
-                for &q in &queue {
-                    out[q] = adjacent;
-                }
-            } else {
-                next += 1;
+        let mut queue = Vec::new();
+        for start in 0..h * w {
+            if out[start] < 0 {
+                let sizes = (next, min_size, max_size);
+                next = flood(labels, (h, w), start, sizes, &mut out, &mut queue);
             }
         }
         out
