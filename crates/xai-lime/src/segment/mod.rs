@@ -166,6 +166,8 @@ pub(crate) struct Buffers {
     pub(crate) dist: Vec<f64>,
     /// SLIC's cluster of each pixel.
     pub(crate) nearest: Vec<i32>,
+    /// SLIC's planes rounded to single precision, one after the other.
+    pub(crate) narrow: Vec<f32>,
 }
 
 thread_local! {
@@ -191,6 +193,7 @@ impl Buffers {
         trim(&mut self.spare);
         trim(&mut self.dist);
         trim(&mut self.nearest);
+        trim(&mut self.narrow);
         BUFFERS.with(|s| *s.borrow_mut() = self);
     }
 }
