@@ -334,12 +334,28 @@ fn kmeans(
     let screened = screen && ch == 3 && !slic_zero;
     let mut plane_bound = 0.0f64;
     if screened {
-        narrow.clear();
-        narrow.extend(planes.iter().flatten().map(|&v| v as f32));
-        plane_bound = planes
-            .par_iter()
-            .map(|p| p.iter().fold(0.0f64, |m, v| m.max(v.abs())))
-            .reduce(|| 0.0, f64::max);
+        super::resize_for_overwrite(narrow, ch * h * wp);
+        for (plane, out) in planes.iter().zip(narrow.chunks_exact_mut(h * wp)) {
+            let bound = out
+                .par_chunks_mut(1 << 14)
+                .zip(plane.par_chunks(1 << 14))
+                .map(|(out, plane)| {
+                    vectorize(
+                        #[inline(always)]
+                        || {
+                            let mut bound = 0.0f64;
+                            for (o, &v) in out.iter_mut().zip(plane) {
+                                *o = v as f32;
+                                let a = v.abs();
+                                bound = if a > bound { a } else { bound };
+                            }
+                            bound
+                        },
+                    )
+                })
+                .reduce(|| 0.0, f64::max);
+            plane_bound = plane_bound.max(bound);
+        }
     } else {
         super::resize_for_overwrite(dist, h * wp);
     }
