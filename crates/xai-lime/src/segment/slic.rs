@@ -396,15 +396,7 @@ fn kmeans(
         let planes_ro: Vec<&[f64]> = planes.iter().map(Vec::as_slice).collect();
         let distance_to = |c: usize, y: usize| {
             let cen = &centres_ro[c * nf..(c + 1) * nf];
-            let (cz, cy, cx) = (cen[0], cen[1], cen[2]);
-            let dz = cz * cz; // z = 0
-            let ty = cy - y as f64;
-            Distance {
-                dzy: dz + ty * ty,
-                cx,
-                spatial_weight,
-                colour_scale: slic_zero.then_some(max_color_ro[c]),
-            }
+            Distance::new(cen, y, spatial_weight, slic_zero.then_some(max_color_ro[c]))
         };
         if screened {
             let colour_bound = centres_ro
@@ -413,6 +405,7 @@ fn kmeans(
                 .filter(|v| !v.is_nan())
                 .fold(plane_bound, |m, v| m.max(v.abs()));
             let screen = Screen {
+                planes: [planes_ro[0], planes_ro[1], planes_ro[2]],
                 narrow,
                 plane_len: h * wp,
                 xs: &xf32,
@@ -421,7 +414,6 @@ fn kmeans(
                 spatial_weight,
                 gap: Gap::new(colour_bound, h.max(w) as f64, spatial_weight),
             };
-            let gap = screen.gap;
             nearest.par_chunks_mut(wp).enumerate().for_each_init(
                 || (Vec::new(), Vec::new(), Vec::new()),
                 |(best, second, covering), (y, near_row)| {
@@ -432,11 +424,11 @@ fn kmeans(
                     }));
                     screen.assign_row(y, near_row, best, second, covering);
                     // Where the screen cannot tell the nearest cluster apart, the double
-                    // precision distances decide, clusters in order, first one wins ties.
-                    let unclear = |(&b, &s): (&f32, &f32)| !gap.clear(b, s);
-                    for (at, (b, s)) in best[..wp]
+                    // precision distances decide.
+                    let unclear = |(&b, &s): (&f32, &f32)| !screen.gap.clear(b, s);
+                    for (at, (b, s)) in best
                         .chunks_exact(LANES)
-                        .zip(second[..wp].chunks_exact(LANES))
+                        .zip(second.chunks_exact(LANES))
                         .enumerate()
                     {
                         let count: u32 = vectorize(
@@ -450,26 +442,8 @@ fn kmeans(
                             .zip(b.iter().zip(s))
                             .filter(|&(x, p)| x < w && unclear(p))
                         {
-                            let i = y * wp + x;
-                            let mut nearest_d = f64::MAX;
-                            for &c in covering.iter() {
-                                let Some((_, _, x0, x1)) = boxes[c] else {
-                                    continue;
-                                };
-                                if x < x0 || x >= x1 {
-                                    continue;
-                                }
-                                let cen = &centres_ro[c * nf + 3..(c + 1) * nf];
-                                let (t0, t1, t2) = (
-                                    planes_ro[0][i] - cen[0],
-                                    planes_ro[1][i] - cen[1],
-                                    planes_ro[2][i] - cen[2],
-                                );
-                                let d = distance_to(c, y).of(t0 * t0 + t1 * t1 + t2 * t2, xf[x]);
-                                if nearest_d > d {
-                                    nearest_d = d;
-                                    near_row[x] = c as i32;
-                                }
+                            if let Some(c) = screen.exact_nearest(y, x, covering) {
+                                near_row[x] = c;
                             }
                         }
                     }
@@ -641,6 +615,20 @@ struct Distance {
 }
 
 impl Distance {
+    /// The distance of the cluster centred at `cen` (z, y, x, colours…) to the pixels of row
+    /// `y`.
+    fn new(cen: &[f64], y: usize, spatial_weight: f64, colour_scale: Option<f64>) -> Self {
+        let (cz, cy, cx) = (cen[0], cen[1], cen[2]);
+        let dz = cz * cz; // z = 0
+        let ty = cy - y as f64;
+        Self {
+            dzy: dz + ty * ty,
+            cx,
+            spatial_weight,
+            colour_scale,
+        }
+    }
+
     #[inline(always)]
     fn of(self, colour: f64, x: f64) -> f64 {
         let tx = self.cx - x;
@@ -673,7 +661,9 @@ fn relax(inside: bool, d: f64, label: i32, d_old: &mut f64, n_old: &mut i32) {
 /// ties in the first iteration, where every centre's colour is 0 and pixels halfway between
 /// two grid points are equally far from both.
 struct Screen<'a> {
-    /// The three planes, as `f32`, one after the other.
+    /// The three planes.
+    planes: [&'a [f64]; 3],
+    /// The same, as `f32`, one after the other.
     narrow: &'a [f32],
     plane_len: usize,
     /// 0, 1, 2, … as `f32`.
@@ -731,6 +721,33 @@ impl Gap {
 }
 
 impl Screen<'_> {
+    /// Pixel (`y`, `x`)'s nearest cluster among those whose windows cover row `y`
+    /// (`covering`, in order) by scikit-image's double precision distances, the first
+    /// winning ties; `None` if no window covers the pixel.
+    fn exact_nearest(&self, y: usize, x: usize, covering: &[usize]) -> Option<i32> {
+        // Rows are padded to the length of `xs`.
+        let i = y * self.xs.len() + x;
+        let mut nearest = None;
+        let mut nearest_d = f64::MAX;
+        for &c in covering {
+            let Some((_, _, x0, x1)) = self.boxes[c] else {
+                continue;
+            };
+            if x < x0 || x >= x1 {
+                continue;
+            }
+            let cen = &self.centres[c * 6..(c + 1) * 6];
+            let [t0, t1, t2] = [0, 1, 2].map(|k| self.planes[k][i] - cen[3 + k]);
+            let d = Distance::new(cen, y, self.spatial_weight, None)
+                .of(t0 * t0 + t1 * t1 + t2 * t2, x as f64);
+            if nearest_d > d {
+                nearest_d = d;
+                nearest = Some(c as i32);
+            }
+        }
+        nearest
+    }
+
     /// Row `y`'s nearest clusters into `near_row` (untouched where no window covers a pixel),
     /// with each pixel's nearest and second nearest single precision distances in `best` and
     /// `second` (∞ where there are none).
