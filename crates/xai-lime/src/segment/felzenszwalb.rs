@@ -8,6 +8,7 @@ use ndarray::{Array2, ArrayView3};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 
 use xai_models::simd::vectorize;
 
@@ -79,36 +80,25 @@ impl Segmenter for Felzenszwalb {
         gaussian::smooth_planes(image, self.sigma, &mut buffers.planes);
         let graph = Graph::new(&buffers.planes, w);
         let scale = self.scale / 255.0;
-        // The main pass consumes the sorted edges bucket by bucket while later buckets are
-        // still being sorted.
-        let mut forest = graph.sort_edges(
+        let min_size = self.min_size.min(u32::MAX as usize) as u32;
+        // Both passes consume the sorted edges bucket by bucket while later buckets are still
+        // being sorted on the other thread.
+        let forest = graph.sort_edges(
             h,
             (&mut buffers.edges, &mut buffers.spare),
-            |sorted: &mut dyn Iterator<Item = &[u64]>| main_pass(&graph, sorted, n, scale),
+            |sorted: &mut dyn Iterator<Item = &[u64]>| {
+                let mut seen = Vec::new();
+                let mut forest = main_pass(&graph, sorted, &mut seen, n, scale);
+                forest.compress();
+                merge_small(
+                    &graph,
+                    seen.into_iter().chain(sorted),
+                    &mut forest,
+                    min_size,
+                );
+                forest
+            },
         );
-        let edges = &buffers.edges;
-
-        // Segments under min_size pixels merge along the same order. Segments only grow, so
-        // once none is small the remaining edges change nothing.
-        forest.compress();
-        let min_size = self.min_size.min(u32::MAX as usize) as u32;
-        let mut small = forest.count_small_roots(min_size);
-        for &edge in edges {
-            if small == 0 {
-                break;
-            }
-            let (a, b) = graph.ends(edge);
-            let s0 = forest.find(a);
-            let s1 = forest.find(b);
-            let (z0, z1) = (forest.size(s0), forest.size(s1));
-            // About one edge in six joins, at random: no branch on it.
-            let joins = (s0 != s1) & ((z0 < min_size) | (z1 < min_size));
-            forest.union_if(s0, s1, joins);
-            let after = usize::from(z0 + z1 < min_size);
-            let before = usize::from(z0 < min_size) + usize::from(z1 < min_size);
-            let joined = usize::from(joins);
-            small = small + joined * after - joined * before;
-        }
         let labels = forest.labels();
         buffers.give_back();
         Array2::from_shape_vec((h, w), labels)
@@ -121,9 +111,10 @@ impl Segmenter for Felzenszwalb {
 /// size, which scikit-image keeps in single precision; each root keeps its threshold,
 /// recomputed when it grows. Weights only increase along the order, so once one exceeds every
 /// threshold so far no edge can join any more, and the pass stops.
-fn main_pass(
+fn main_pass<'b>(
     graph: &Graph<'_>,
-    sorted: &mut dyn Iterator<Item = &[u64]>,
+    sorted: &mut dyn Iterator<Item = &'b [u64]>,
+    seen: &mut Vec<&'b [u64]>,
     n: usize,
     scale: f64,
 ) -> Forest {
@@ -131,6 +122,7 @@ fn main_pass(
     let mut threshold = vec![scale as f32; n];
     let mut ceiling = scale as f32;
     for bucket in sorted {
+        seen.push(bucket);
         for &edge in bucket {
             let key = f32::from_bits((edge >> 32) as u32);
             if key > ceiling {
@@ -154,6 +146,36 @@ fn main_pass(
         }
     }
     forest
+}
+
+/// Felzenszwalb's second pass: segments under `min_size` pixels merge along the same edge
+/// order (`sorted`, from the first edge). Segments only grow, so once none is small the
+/// remaining edges change nothing and the pass stops.
+fn merge_small<'b>(
+    graph: &Graph<'_>,
+    sorted: impl Iterator<Item = &'b [u64]>,
+    forest: &mut Forest,
+    min_size: u32,
+) {
+    let mut small = forest.count_small_roots(min_size);
+    for bucket in sorted {
+        for &edge in bucket {
+            if small == 0 {
+                return;
+            }
+            let (a, b) = graph.ends(edge);
+            let s0 = forest.find(a);
+            let s1 = forest.find(b);
+            let (z0, z1) = (forest.size(s0), forest.size(s1));
+            // About one edge in six joins, at random: no branch on it.
+            let joins = (s0 != s1) & ((z0 < min_size) | (z1 < min_size));
+            forest.union_if(s0, s1, joins);
+            let after = usize::from(z0 + z1 < min_size);
+            let before = usize::from(z0 < min_size) + usize::from(z1 < min_size);
+            let joined = usize::from(joins);
+            small = small + joined * after - joined * before;
+        }
+    }
 }
 
 /// Pixel indices take the low bits of an edge's id, its block (direction) the two above.
@@ -324,9 +346,10 @@ impl<'a> Graph<'a> {
 /// sorted on its own by two least-significant-digit passes of 11 bits and handed to
 /// `finish_bucket` (equal keys never span two buckets).
 ///
-/// `consume` sees the sorted buckets in order while the later ones are still being sorted on
-/// another thread (with one thread, after all of them); once it returns, the rest are sorted
-/// in parallel. Its result is returned.
+/// `consume` sees the sorted buckets in order as soon as each is sorted: it sorts the next one
+/// itself unless a helper on the other thread, running ahead in order, already has (with one
+/// thread, it sorts each as it comes). Once it returns, the rest are sorted in parallel. Its
+/// result is returned.
 fn radix_sort_high_words<R: Send>(
     items: &mut Vec<u64>,
     spare: &mut Vec<u64>,
@@ -384,36 +407,75 @@ fn radix_sort_high_words<R: Send>(
         buckets.push((a, b));
         (sorted, scratch) = (rest_a, rest_b);
     }
+    // Each bucket is sorted by whichever thread reaches it first: the consumer sorts the one
+    // it needs itself unless the helper has taken it (then it waits for that one), so it never
+    // depends on the helper having started, which on a loaded machine can take milliseconds.
+    let slots: Vec<Mutex<Bucket<'_>>> = buckets
+        .into_iter()
+        .map(|(bucket, scratch)| Mutex::new(Bucket::Unsorted(bucket, scratch)))
+        .collect();
     let stopped = AtomicBool::new(false);
-    let consumed = &stopped;
-    let (sender, receiver) = std::sync::mpsc::channel::<&[u64]>();
-    let ((), result) = rayon::join(
-        move || {
-            let mut buckets = buckets.into_iter();
-            while !consumed.load(Ordering::Acquire) {
-                let Some((bucket, scratch)) = buckets.next() else {
-                    break;
-                };
-                sort_bucket(bucket, scratch);
-                finish_bucket(bucket);
-                // The consumer may have stopped early: then nobody listens.
-                let _ = sender.send(shared(bucket));
-            }
-            drop(sender);
-            let rest: Vec<_> = buckets.collect();
-            rest.into_par_iter().for_each(|(bucket, scratch)| {
-                sort_bucket(bucket, scratch);
-                finish_bucket(bucket);
-            });
-        },
-        move || {
-            let result = consume(&mut receiver.iter());
-            consumed.store(true, Ordering::Release);
+    let (result, ()) = rayon::join(
+        || {
+            let result = consume(
+                &mut slots
+                    .iter()
+                    .map_while(|slot| Bucket::sorted_in(slot, finish_bucket)),
+            );
+            stopped.store(true, Ordering::Release);
             result
         },
+        || {
+            for slot in &slots {
+                if stopped.load(Ordering::Acquire) {
+                    break;
+                }
+                // A bucket the consumer is sorting is skipped.
+                if let Ok(mut state) = slot.try_lock() {
+                    state.sort(finish_bucket);
+                }
+            }
+        },
     );
+    // The buckets after the consumer stopped.
+    slots.into_par_iter().for_each(|slot| {
+        if let Ok(mut state) = slot.into_inner() {
+            state.sort(finish_bucket);
+        }
+    });
     std::mem::swap(items, spare);
     result
+}
+
+/// A bucket of [`radix_sort_high_words`]: its items and scratch space, or its sorted items.
+enum Bucket<'b> {
+    Unsorted(&'b mut [u64], &'b mut [u64]),
+    Sorted(&'b [u64]),
+}
+
+impl<'b> Bucket<'b> {
+    /// The sorted items of the bucket in `slot`, sorting them first if no thread has;
+    /// `None` only if a thread panicked while sorting it.
+    fn sorted_in(
+        slot: &Mutex<Bucket<'b>>,
+        finish_bucket: &(dyn Fn(&mut [u64]) + Sync),
+    ) -> Option<&'b [u64]> {
+        Some(slot.lock().ok()?.sort(finish_bucket))
+    }
+
+    /// Sorts the bucket if it is not yet (then `finish_bucket` it); its sorted items.
+    fn sort(&mut self, finish_bucket: &(dyn Fn(&mut [u64]) + Sync)) -> &'b [u64] {
+        let sorted = match std::mem::replace(self, Bucket::Sorted(&[])) {
+            Bucket::Unsorted(bucket, scratch) => {
+                sort_bucket(bucket, scratch);
+                finish_bucket(bucket);
+                shared(bucket)
+            }
+            Bucket::Sorted(sorted) => sorted,
+        };
+        *self = Bucket::Sorted(sorted);
+        sorted
+    }
 }
 
 /// Gives up a mutable borrow for a shared one of the same lifetime.
