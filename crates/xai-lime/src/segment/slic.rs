@@ -277,6 +277,12 @@ fn padded_width(w: usize) -> usize {
     w.div_ceil(LANES) * LANES
 }
 
+/// Rows of [`Screen::assign_rows`] at a time: as many as keep their planes, distances and
+/// labels (six 4-byte values a pixel) within about 32 KiB, at least one.
+fn rows_per_block(wp: usize) -> usize {
+    ((32 << 10) / (24 * wp.max(1))).max(1)
+}
+
 /// The gamma expansion of each 8-bit level after the min–max `scaled`.
 fn level_table(scaled: impl Fn(f64) -> f64) -> [f64; 256] {
     std::array::from_fn(|n| color::gamma_expand(scaled(n as f64 * (1.0 / 255.0))))
@@ -414,41 +420,50 @@ fn kmeans(
                 spatial_weight,
                 gap: Gap::new(colour_bound, h.max(w) as f64, spatial_weight),
             };
-            nearest.par_chunks_mut(wp).enumerate().for_each_init(
-                || (Vec::new(), Vec::new(), Vec::new()),
-                |(best, second, covering), (y, near_row)| {
-                    covering.clear();
-                    covering.extend(boxes.iter().enumerate().filter_map(|(c, b)| match *b {
-                        Some((y0, y1, _, _)) if y0 <= y && y < y1 => Some(c),
-                        _ => None,
-                    }));
-                    screen.assign_row(y, near_row, best, second, covering);
-                    // Where the screen cannot tell the nearest cluster apart, the double
-                    // precision distances decide.
-                    let unclear = |(&b, &s): (&f32, &f32)| !screen.gap.clear(b, s);
-                    for (at, (b, s)) in best
-                        .chunks_exact(LANES)
-                        .zip(second.chunks_exact(LANES))
-                        .enumerate()
-                    {
-                        let count: u32 = vectorize(
-                            #[inline(always)]
-                            || b.iter().zip(s).map(|p| u32::from(unclear(p))).sum(),
-                        );
-                        if count == 0 {
-                            continue;
-                        }
-                        for (x, _) in (at * LANES..)
-                            .zip(b.iter().zip(s))
-                            .filter(|&(x, p)| x < w && unclear(p))
+            // Blocks of rows small enough for the first-level cache: each covering cluster
+            // is set up once per block rather than once per row.
+            let block_rows = rows_per_block(wp);
+            nearest
+                .par_chunks_mut(wp * block_rows)
+                .enumerate()
+                .for_each_init(
+                    || (Vec::new(), Vec::new(), Vec::new()),
+                    |(best, second, covering), (b, near_block)| {
+                        let y0 = b * block_rows;
+                        let y1 = y0 + near_block.len() / wp;
+                        covering.clear();
+                        covering.extend(boxes.iter().enumerate().filter_map(|(c, b)| match *b {
+                            Some((cy0, cy1, _, _)) if cy0 < y1 && y0 < cy1 => Some(c),
+                            _ => None,
+                        }));
+                        screen.assign_rows(y0, near_block, best, second, covering);
+                        // Where the screen cannot tell the nearest cluster apart, the double
+                        // precision distances decide.
+                        let unclear = |(&b, &s): (&f32, &f32)| !screen.gap.clear(b, s);
+                        for (at, (b, s)) in best
+                            .chunks_exact(LANES)
+                            .zip(second.chunks_exact(LANES))
+                            .enumerate()
                         {
-                            if let Some(c) = screen.exact_nearest(y, x, covering) {
-                                near_row[x] = c;
+                            let count: u32 = vectorize(
+                                #[inline(always)]
+                                || b.iter().zip(s).map(|p| u32::from(unclear(p))).sum(),
+                            );
+                            if count == 0 {
+                                continue;
+                            }
+                            for (i, _) in (at * LANES..)
+                                .zip(b.iter().zip(s))
+                                .filter(|&(i, p)| i % wp < w && unclear(p))
+                            {
+                                let (y, x) = (y0 + i / wp, i % wp);
+                                if let Some(c) = screen.exact_nearest(y, x, covering) {
+                                    near_block[i] = c;
+                                }
                             }
                         }
-                    }
-                },
-            );
+                    },
+                );
         } else {
             nearest
                 .par_chunks_mut(wp)
@@ -730,10 +745,10 @@ impl Screen<'_> {
         let mut nearest = None;
         let mut nearest_d = f64::MAX;
         for &c in covering {
-            let Some((_, _, x0, x1)) = self.boxes[c] else {
+            let Some((y0, y1, x0, x1)) = self.boxes[c] else {
                 continue;
             };
-            if x < x0 || x >= x1 {
+            if y < y0 || y >= y1 || x < x0 || x >= x1 {
                 continue;
             }
             let cen = &self.centres[c * 6..(c + 1) * 6];
@@ -748,53 +763,66 @@ impl Screen<'_> {
         nearest
     }
 
-    /// Row `y`'s nearest clusters into `near_row` (untouched where no window covers a pixel),
-    /// with each pixel's nearest and second nearest single precision distances in `best` and
-    /// `second` (∞ where there are none).
-    fn assign_row(
+    /// The nearest clusters of the rows from `y0` on into `near` (whole padded rows; untouched
+    /// where no window covers a pixel), with each pixel's nearest and second nearest single
+    /// precision distances in `best` and `second` (∞ where there are none). `covering` lists
+    /// the clusters whose windows meet these rows, in order.
+    fn assign_rows(
         &self,
-        y: usize,
-        near_row: &mut [i32],
+        y0: usize,
+        near: &mut [i32],
         best: &mut Vec<f32>,
         second: &mut Vec<f32>,
         covering: &[usize],
     ) {
-        let wp = near_row.len();
+        let wp = self.xs.len();
+        let y1 = y0 + near.len() / wp;
         best.clear();
-        best.resize(wp, f32::INFINITY);
+        best.resize(near.len(), f32::INFINITY);
         second.clear();
-        second.resize(wp, f32::INFINITY);
-        let row = |c: usize| &self.narrow[c * self.plane_len + y * wp..][..wp];
-        let (r0, r1, r2) = (row(0), row(1), row(2));
+        second.resize(near.len(), f32::INFINITY);
+        let block = y0 * wp..y1 * wp;
+        let plane = |c: usize| &self.narrow[c * self.plane_len..][block.clone()];
+        let (p0, p1, p2) = (plane(0), plane(1), plane(2));
         let nf = 6;
         let weight = self.spatial_weight;
         vectorize(
             #[inline(always)]
             || {
                 for &c in covering {
-                    let Some((_, _, x0, x1)) = self.boxes[c] else {
+                    let Some((cy0, cy1, x0, x1)) = self.boxes[c] else {
                         continue;
                     };
                     let cen = &self.centres[c * nf..(c + 1) * nf];
                     let span = x0 / LANES * LANES..x1.div_ceil(LANES) * LANES;
-                    relax_span(
-                        [&r0[span.clone()], &r1[span.clone()], &r2[span.clone()]],
-                        &self.xs[span.clone()],
-                        (&mut best[span.clone()], &mut second[span.clone()]),
-                        &mut near_row[span],
-                        SpanCluster::new(cen, y, weight, (x0, x1), c as i32),
-                    );
+                    let xs = &self.xs[span.clone()];
+                    let cluster = SpanCluster::new(cen, weight, (x0, x1), c as i32);
+                    for y in cy0.max(y0)..cy1.min(y1) {
+                        let at = (y - y0) * wp;
+                        let span = at + span.start..at + span.end;
+                        relax_span(
+                            [&p0[span.clone()], &p1[span.clone()], &p2[span.clone()]],
+                            xs,
+                            (&mut best[span.clone()], &mut second[span.clone()]),
+                            &mut near[span],
+                            cluster.on_row(y),
+                        );
+                    }
                 }
             },
         );
     }
 }
 
-/// One cluster of [`Screen::assign_row`] on one span of its row.
+/// One cluster of [`Screen::assign_rows`] on one span of a row.
 #[derive(Clone, Copy)]
 struct SpanCluster {
     colour: [f32; 3],
     cx: f32,
+    cy: f32,
+    /// The squared z offset (z = 0).
+    dz: f32,
+    /// `dz` plus the squared row offset, on the row at hand.
     dzy: f32,
     weight: f32,
     columns: (f32, f32),
@@ -802,17 +830,29 @@ struct SpanCluster {
 }
 
 impl SpanCluster {
-    /// Cluster `label`, whose centre is `cen` (z, y, x, three colours), on row `y`; its
-    /// window spans the columns `x0..x1`.
-    fn new(cen: &[f64], y: usize, weight: f64, (x0, x1): (usize, usize), label: i32) -> Self {
-        let ty = cen[1] as f32 - y as f32;
+    /// Cluster `label`, whose centre is `cen` (z, y, x, three colours) and whose window
+    /// spans the columns `x0..x1`; [`Self::on_row`] places it on a row.
+    fn new(cen: &[f64], weight: f64, (x0, x1): (usize, usize), label: i32) -> Self {
+        let dz = (cen[0] * cen[0]) as f32;
         Self {
             colour: [cen[3] as f32, cen[4] as f32, cen[5] as f32],
             cx: cen[2] as f32,
-            dzy: (cen[0] * cen[0]) as f32 + ty * ty,
+            cy: cen[1] as f32,
+            dz,
+            dzy: dz,
             weight: weight as f32,
             columns: (x0 as f32, x1 as f32),
             label,
+        }
+    }
+
+    /// The cluster on row `y`.
+    #[inline(always)]
+    fn on_row(self, y: usize) -> Self {
+        let ty = self.cy - y as f32;
+        Self {
+            dzy: self.dz + ty * ty,
+            ..self
         }
     }
 
@@ -823,11 +863,13 @@ impl SpanCluster {
         let [m0, m1, m2] = self.colour;
         let (t0, t1, t2) = (v0 - m0, v1 - m1, v2 - m2);
         let tx = self.cx - x;
-        (self.dzy + tx * tx) * self.weight + (t0 * t0 + t1 * t1 + t2 * t2)
+        // Fused: each drops a rounding, so the bound of `Gap` holds all the more.
+        let colour = t2.mul_add(t2, t1.mul_add(t1, t0 * t0));
+        tx.mul_add(tx, self.dzy).mul_add(self.weight, colour)
     }
 }
 
-/// [`Screen::assign_row`]'s inner loop. A function of its own so that the slices are known
+/// [`Screen::assign_rows`]'s inner loop. A function of its own so that the slices are known
 /// not to overlap: inlined in place, the loop checked that at run time for every span.
 #[inline(always)]
 fn relax_span(
@@ -851,14 +893,14 @@ fn relax_span(
         let d = cluster.distance([v0, v1, v2], x);
         let inside = (x >= x0f) & (x < x1f);
         let d = if inside { d } else { f32::INFINITY };
-        let (o1, o2) = (*b1, *b2);
+        // Distances are never negative nor NaN, so their bits order as they do: integer
+        // minima and maxima are single instructions (`f32::min` adds NaN handling) and keep
+        // these stores whole (a select of the loaded value becomes a masked store, which the
+        // next cluster's load of the same pixels would wait for).
+        let (d, o1, o2) = (d.to_bits(), b1.to_bits(), b2.to_bits());
         let closer = d < o1;
-        let runner_up = if d > o1 { d } else { o1 };
-        // `min` (NaN-aware, though nothing here is NaN) keeps these stores whole: a select
-        // of the loaded value becomes a masked store, which the next cluster's load of the
-        // same pixels would wait for.
-        *b2 = runner_up.min(o2);
-        *b1 = d.min(o1);
+        *b2 = f32::from_bits(d.max(o1).min(o2));
+        *b1 = f32::from_bits(d.min(o1));
         *n = if closer { label } else { *n };
     }
 }
@@ -879,154 +921,316 @@ fn enforce_connectivity(
     max_size: usize,
     start_label: i32,
 ) -> Vec<i32> {
-    let mut out = vec![-1i32; h * w];
+    let mut map = Framed::new(labels, h, w);
     let mut next = start_label;
     let mut fill = RunFill::default();
-    let mut queue: Vec<(usize, usize)> = Vec::with_capacity(max_size);
-    for start in 0..h * w {
-        if out[start] >= 0 {
-            continue;
-        }
-        let size = fill_runs(labels, (h, w), start, next, max_size, &mut out, &mut fill);
-        if size >= min_size && size < max_size {
-            next += 1;
-            continue;
-        }
-        // A small or cut segment: undone, then flooded as the reference floods it.
-        for &(y, x0, x1) in &fill.runs {
-            out[y * w + x0..y * w + x1].fill(-1);
-        }
-        next = flood(
-            labels,
-            (h, w),
-            start,
-            (next, min_size, max_size),
-            &mut out,
-            &mut queue,
-        );
-    }
-    out
-}
-
-/// Scratch space of [`fill_runs`]: the runs it labelled, as (row, first column, end column),
-/// and the seeds it has still to visit.
-#[derive(Default)]
-struct RunFill {
-    runs: Vec<(usize, usize, usize)>,
-    seeds: Vec<(usize, usize)>,
-}
-
-/// Gives the unlabelled pixels of `start`'s label connected to it the label `next`, row run by
-/// row run, until `max_size` pixels; returns how many it labelled, which `fill.runs` lists.
-fn fill_runs(
-    labels: &[i32],
-    (h, w): (usize, usize),
-    start: usize,
-    next: i32,
-    max_size: usize,
-    out: &mut [i32],
-    fill: &mut RunFill,
-) -> usize {
-    let RunFill { runs, seeds } = fill;
-    let label = labels[start];
-    let open = |out: &[i32], p: usize| labels[p] == label && out[p] == -1;
-    runs.clear();
-    seeds.clear();
-    seeds.push((start / w, start % w));
-    let mut size = 0;
-    while let Some((y, x)) = seeds.pop() {
-        let row = y * w;
-        if !open(out, row + x) {
-            continue;
-        }
-        let mut x0 = x;
-        while x0 > 0 && open(out, row + x0 - 1) {
-            x0 -= 1;
-        }
-        let mut x1 = x + 1;
-        while x1 < w && open(out, row + x1) {
-            x1 += 1;
-        }
-        out[row + x0..row + x1].fill(next);
-        runs.push((y, x0, x1));
-        size += x1 - x0;
-        if size >= max_size {
-            break;
-        }
-        for ny in [y.wrapping_sub(1), y + 1] {
-            if ny >= h {
+    let mut queue: Vec<usize> = Vec::with_capacity(max_size.min(h * w));
+    for y in 0..h {
+        for start in map.row(y) {
+            if map.out[start] >= 0 {
                 continue;
             }
-            let mut x = x0;
-            while x < x1 {
-                if open(out, ny * w + x) {
-                    seeds.push((ny, x));
-                    while x < x1 && open(out, ny * w + x) {
-                        x += 1;
+            if min_size <= max_size {
+                // Most segments are small: flooded as the reference floods them until they
+                // reach `min_size`, they are done in one pass; the others go on by runs.
+                let visited = match map.flood_while_small(start, next, min_size, &mut queue) {
+                    Ok(adjacent) => {
+                        for &q in &queue {
+                            map.out[q] = adjacent;
+                        }
+                        continue;
                     }
-                } else {
-                    x += 1;
+                    Err(visited) => visited,
+                };
+                fill.seeds.clear();
+                for &p in &queue[visited..] {
+                    fill.seeds
+                        .extend([p + 1, p - 1, p + map.stride, p - map.stride]);
+                }
+                let label = map.labels[start];
+                let size =
+                    queue.len() + map.grow_runs(label, next, max_size - queue.len(), &mut fill);
+                if size < max_size {
+                    next += 1;
+                    continue;
+                }
+                // Cut at `max_size`: undone, then flooded as the reference floods it.
+                for &q in &queue {
+                    map.out[q] = -1;
+                }
+            } else {
+                let size = map.fill_runs(start, next, max_size, &mut fill);
+                if size >= min_size && size < max_size {
+                    next += 1;
+                    continue;
                 }
             }
+            // A small or cut segment: undone, then flooded as the reference floods it.
+            for run in &fill.runs {
+                map.out[run.clone()].fill(-1);
+            }
+            next = map.flood(start, (next, min_size, max_size), &mut queue);
         }
     }
-    size
+    map.into_out()
 }
 
-/// The reference's breadth-first flood from `start` with label `next`; returns the next label.
-fn flood(
-    labels: &[i32],
-    (h, w): (usize, usize),
-    start: usize,
-    (next, min_size, max_size): (i32, usize, usize),
-    out: &mut [i32],
-    queue: &mut Vec<(usize, usize)>,
-) -> i32 {
-    let n = h * w;
-    let mut adjacent = next;
-    let label = labels[start];
-    out[start] = next;
-    queue.clear();
-    // Pixels with their column, which spares a division per visit.
-    queue.push((start, start % w));
-    let mut visited = 0;
-    while visited < queue.len() && queue.len() < max_size {
-        let (p, x) = queue[visited];
-        // +x, −x, +y, −y
-        let neighbours = [
-            (x + 1 < w).then(|| (p + 1, x + 1)),
-            (x > 0).then(|| (p - 1, x - 1)),
-            (p + w < n).then(|| (p + w, x)),
-            (p >= w).then(|| (p - w, x)),
-        ];
-        for (q, qx) in neighbours.into_iter().flatten() {
-            let o = out[q];
-            if labels[q] == label && o == -1 {
-                out[q] = next;
-                queue.push((q, qx));
-                if queue.len() >= max_size {
-                    break;
-                }
-            } else if o >= 0 && o != next {
-                adjacent = o;
+/// A label map and the labels being given to it, both framed by one pixel of [`Framed::EDGE`]
+/// (a label no pixel has, and never given one), so that floods look at neighbours without
+/// bounds checks.
+struct Framed {
+    labels: Vec<i32>,
+    /// The new labels; −1 where none is given yet.
+    out: Vec<i32>,
+    h: usize,
+    w: usize,
+    /// `w` + 2.
+    stride: usize,
+}
+
+impl Framed {
+    const EDGE: i32 = i32::MIN;
+
+    fn new(labels: &[i32], h: usize, w: usize) -> Self {
+        let stride = w + 2;
+        let mut framed = vec![Self::EDGE; (h + 2) * stride];
+        if w > 0 {
+            for (row, src) in framed[stride..]
+                .chunks_exact_mut(stride)
+                .zip(labels.chunks_exact(w))
+            {
+                row[1..=w].copy_from_slice(src);
             }
         }
-        visited += 1;
-    }
-    if queue.len() < min_size {
-        for &(q, _) in queue.iter() {
-            out[q] = adjacent;
+        let out = vec![-1; framed.len()];
+        Self {
+            labels: framed,
+            out,
+            h,
+            w,
+            stride,
         }
-        next
-    } else {
-        next + 1
     }
+
+    /// The framed indices of row `y`.
+    fn row(&self, y: usize) -> std::ops::Range<usize> {
+        let first = (y + 1) * self.stride + 1;
+        first..first + self.w
+    }
+
+    /// The new labels without the frame.
+    fn into_out(self) -> Vec<i32> {
+        let mut out = Vec::with_capacity(self.h * self.w);
+        for y in 0..self.h {
+            out.extend_from_slice(&self.out[self.row(y)]);
+        }
+        out
+    }
+
+    /// Gives the unlabelled pixels of `start`'s label connected to it the label `next`, row run
+    /// by row run, until `max_size` pixels; returns how many it labelled, which `fill.runs`
+    /// lists.
+    fn fill_runs(&mut self, start: usize, next: i32, max_size: usize, fill: &mut RunFill) -> usize {
+        fill.seeds.clear();
+        fill.seeds.push(start);
+        self.grow_runs(self.labels[start], next, max_size, fill)
+    }
+
+    /// Gives the label `next` to the unlabelled pixels of label `label` connected to any of
+    /// `fill.seeds` (seeds of another label, or labelled, are passed over), row run by row
+    /// run, until `max_size` pixels; returns how many it labelled, which `fill.runs` lists.
+    fn grow_runs(&mut self, label: i32, next: i32, max_size: usize, fill: &mut RunFill) -> usize {
+        let RunFill { runs, seeds } = fill;
+        runs.clear();
+        let (labels, out, stride) = (&self.labels, &mut self.out, self.stride);
+        let open = |out: &[i32], p: usize| labels[p] == label && out[p] == -1;
+        let mut size = 0;
+        while let Some(p) = seeds.pop() {
+            if !open(out, p) {
+                continue;
+            }
+            // The frame is never open, so the runs stop at it.
+            let mut first = p;
+            while open(out, first - 1) {
+                first -= 1;
+            }
+            let mut end = p + 1;
+            while open(out, end) {
+                end += 1;
+            }
+            out[first..end].fill(next);
+            runs.push(first..end);
+            size += end - first;
+            if size >= max_size {
+                break;
+            }
+            // The runs above and below (the frame rows included: never open).
+            for row_first in [first - stride, first + stride] {
+                let row_end = row_first + (end - first);
+                let mut q = row_first;
+                while q < row_end {
+                    if open(out, q) {
+                        seeds.push(q);
+                        while q < row_end && open(out, q) {
+                            q += 1;
+                        }
+                    } else {
+                        q += 1;
+                    }
+                }
+            }
+        }
+        size
+    }
+
+    /// The reference's breadth-first flood from `start` with label `next` (into `queue`, in
+    /// order), stopped as soon as it has `min_size` pixels: `Ok` with the label the reference
+    /// then gives the whole segment (it is small), or `Err` with how many pixels of `queue`
+    /// had their neighbours visited.
+    fn flood_while_small(
+        &mut self,
+        start: usize,
+        next: i32,
+        min_size: usize,
+        queue: &mut Vec<usize>,
+    ) -> std::result::Result<i32, usize> {
+        let (labels, out, stride) = (&self.labels, &mut self.out, self.stride);
+        let mut adjacent = next;
+        let label = labels[start];
+        out[start] = next;
+        queue.clear();
+        queue.push(start);
+        if min_size <= 1 {
+            return Err(0);
+        }
+        let mut visited = 0;
+        while visited < queue.len() {
+            let p = queue[visited];
+            visited += 1;
+            // +x, −x, +y, −y; the frame's label matches none and it is never labelled.
+            for q in [p + 1, p - 1, p + stride, p - stride] {
+                let o = out[q];
+                if labels[q] == label && o == -1 {
+                    out[q] = next;
+                    queue.push(q);
+                    if queue.len() >= min_size {
+                        // The rest of this pixel's neighbours are still to be visited.
+                        return Err(visited - 1);
+                    }
+                } else if o >= 0 && o != next {
+                    adjacent = o;
+                }
+            }
+        }
+        Ok(adjacent)
+    }
+
+    /// The reference's breadth-first flood from `start` with label `next`; returns the next
+    /// label.
+    fn flood(
+        &mut self,
+        start: usize,
+        (next, min_size, max_size): (i32, usize, usize),
+        queue: &mut Vec<usize>,
+    ) -> i32 {
+        let (labels, out, stride) = (&self.labels, &mut self.out, self.stride);
+        let mut adjacent = next;
+        let label = labels[start];
+        out[start] = next;
+        queue.clear();
+        queue.push(start);
+        let mut visited = 0;
+        while visited < queue.len() && queue.len() < max_size {
+            let p = queue[visited];
+            // +x, −x, +y, −y; the frame's label matches none and it is never labelled.
+            for q in [p + 1, p - 1, p + stride, p - stride] {
+                let o = out[q];
+                if labels[q] == label && o == -1 {
+                    out[q] = next;
+                    queue.push(q);
+                    if queue.len() >= max_size {
+                        break;
+                    }
+                } else if o >= 0 && o != next {
+                    adjacent = o;
+                }
+            }
+            visited += 1;
+        }
+        if queue.len() < min_size {
+            for &q in queue.iter() {
+                out[q] = adjacent;
+            }
+            next
+        } else {
+            next + 1
+        }
+    }
+}
+
+/// Scratch space of [`Framed::fill_runs`]: the runs it labelled (framed index ranges), and the
+/// seeds it has still to visit.
+#[derive(Default)]
+struct RunFill {
+    runs: Vec<std::ops::Range<usize>>,
+    seeds: Vec<usize>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
+
+    /// The reference's breadth-first flood from `start` with label `next`, on the unframed
+    /// map and with bounds checks, as it was written first; returns the next label.
+    fn flood(
+        labels: &[i32],
+        (h, w): (usize, usize),
+        start: usize,
+        (next, min_size, max_size): (i32, usize, usize),
+        out: &mut [i32],
+        queue: &mut Vec<(usize, usize)>,
+    ) -> i32 {
+        let n = h * w;
+        let mut adjacent = next;
+        let label = labels[start];
+        out[start] = next;
+        queue.clear();
+        // Pixels with their column, which spares a division per visit.
+        queue.push((start, start % w));
+        let mut visited = 0;
+        while visited < queue.len() && queue.len() < max_size {
+            let (p, x) = queue[visited];
+            // +x, −x, +y, −y
+            let neighbours = [
+                (x + 1 < w).then(|| (p + 1, x + 1)),
+                (x > 0).then(|| (p - 1, x - 1)),
+                (p + w < n).then(|| (p + w, x)),
+                (p >= w).then(|| (p - w, x)),
+            ];
+            for (q, qx) in neighbours.into_iter().flatten() {
+                let o = out[q];
+                if labels[q] == label && o == -1 {
+                    out[q] = next;
+                    queue.push((q, qx));
+                    if queue.len() >= max_size {
+                        break;
+                    }
+                } else if o >= 0 && o != next {
+                    adjacent = o;
+                }
+            }
+            visited += 1;
+        }
+        if queue.len() < min_size {
+            for &(q, _) in queue.iter() {
+                out[q] = adjacent;
+            }
+            next
+        } else {
+            next + 1
+        }
+    }
 
     /// The reference's order without the shortcut: a pixel-by-pixel flood from every
     /// unlabelled pixel in raster order.
@@ -1106,7 +1310,8 @@ mod tests {
             centre[2] = rng.random_range(0.0..extent);
             let y = rng.random_range(0..extent as usize);
             let x = rng.random_range(0..extent as usize);
-            let single = SpanCluster::new(&centre, y, weight, (0, 1), 0)
+            let single = SpanCluster::new(&centre, weight, (0, 1), 0)
+                .on_row(y)
                 .distance(pixel.map(|v| v as f32), x as f32);
             let ty = centre[1] - y as f64;
             let t = [0, 1, 2].map(|c| pixel[c] - centre[3 + c]);
