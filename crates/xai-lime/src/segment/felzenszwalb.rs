@@ -66,6 +66,12 @@ impl Segmenter for Felzenszwalb {
     }
 
     fn segment(&self, image: ArrayView3<'_, f64>) -> Result<Array2<i32>> {
+        super::on_worker(|| self.segment_on_worker(image))
+    }
+}
+
+impl Felzenszwalb {
+    fn segment_on_worker(&self, image: ArrayView3<'_, f64>) -> Result<Array2<i32>> {
         self.validate()?;
         check_image(&image, "felzenszwalb")?;
         let (h, w, _) = image.dim();

@@ -132,11 +132,13 @@ impl Segmenter for Quickshift {
     }
 
     fn segment(&self, image: ArrayView3<'_, f64>) -> Result<Array2<i32>> {
-        self.validate()?;
-        check_image(&image, "quickshift")?;
-        let (h, w, _) = image.dim();
-        let noise = self.noise((h, w));
-        self.segment_with_noise(image, noise.view())
+        super::on_worker(|| {
+            self.validate()?;
+            check_image(&image, "quickshift")?;
+            let (h, w, _) = image.dim();
+            let noise = self.noise((h, w));
+            self.segment_with_noise(image, noise.view())
+        })
     }
 }
 

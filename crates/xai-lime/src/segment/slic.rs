@@ -106,7 +106,7 @@ impl Segmenter for Slic {
     }
 
     fn segment(&self, image: ArrayView3<'_, f64>) -> Result<Array2<i32>> {
-        self.segment_screened(image, true)
+        super::on_worker(|| self.segment_screened(image, true))
     }
 }
 
