@@ -8,7 +8,7 @@ use ndarray::{Array2, ArrayView3};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, TryLockError};
 
 use xai_models::simd::vectorize;
 
@@ -466,7 +466,24 @@ impl<'b> Bucket<'b> {
         slot: &Mutex<Bucket<'b>>,
         finish_bucket: &(dyn Fn(&mut [u64]) + Sync),
     ) -> Option<&'b [u64]> {
-        Some(slot.lock().ok()?.sort(finish_bucket))
+        let mut tries = 0u32;
+        loop {
+            match slot.try_lock() {
+                Ok(mut bucket) => return Some(bucket.sort(finish_bucket)),
+                Err(TryLockError::Poisoned(_)) => return None,
+                // The helper is sorting it, for a fraction of a millisecond: waiting without
+                // parking the thread, whose waking would take longer than that on a small
+                // machine.
+                Err(TryLockError::WouldBlock) => {
+                    tries += 1;
+                    if tries < 64 {
+                        std::hint::spin_loop();
+                    } else {
+                        std::thread::yield_now();
+                    }
+                }
+            }
+        }
     }
 
     /// Sorts the bucket if it is not yet (then `finish_bucket` it); its sorted items.
