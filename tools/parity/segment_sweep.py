@@ -3,6 +3,7 @@
     bash tools/parity/setup.sh                 # once (scikit-image, Pillow)
     cargo build --release --bin xai
     tools/parity/.venv/bin/python tools/parity/segment_sweep.py [--seed 0] [--sizes 1x1,31x17,...]
+    tools/parity/.venv/bin/python tools/parity/segment_sweep.py --photos
 
 Each image is smooth random colour with a few flat rectangles and optional noise, saved as an
 RGB, grey (L) or RGBA PNG; the reference reads it with Pillow's `convert("RGB")` (what the CLI
@@ -80,13 +81,45 @@ def with_stable_argsort(fn, image):
         np.argsort = original
 
 
+def photos(binary):
+    """The sample photos through the CLI against scikit-image; returns the exit status."""
+    from skimage import data
+    from skimage.transform import resize
+    from skimage.util import img_as_ubyte
+
+    failed = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = pathlib.Path(tmp)
+        for name in ["astronaut", "coffee", "chelsea", "rocket"]:
+            photo = getattr(data, name)()
+            for size in [None, 224]:
+                im = photo if size is None else img_as_ubyte(
+                    resize(photo, (size, size), anti_aliasing=True))
+                path = tmp / f"{name}.png"
+                Image.fromarray(im).save(path)
+                for method, fn in [("slic", slic), ("felzenszwalb", felzenszwalb)]:
+                    out = tmp / "labels.npy"
+                    subprocess.run([binary, "segment", "--method", method, "--image", str(path),
+                                    "--out", str(out)], check=True, capture_output=True)
+                    differ = int((np.load(out) != fn(im)).sum())
+                    failed += differ != 0
+                    print(f"{name} {im.shape[0]}x{im.shape[1]} {method}: "
+                          f"{'identical' if differ == 0 else f'{differ} pixels differ'}")
+    return 1 if failed else 0
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sizes", default="1x1,1x7,2x3,5x1,7x50,31x17,64x64,100x61,160x224")
     parser.add_argument("--modes", default="RGB,L,RGBA")
     parser.add_argument("--binary", default=str(ROOT / "target" / "release" / "xai"))
+    parser.add_argument("--photos", action="store_true",
+                        help="instead: scikit-image's astronaut, coffee, chelsea and rocket, at "
+                             "full size and resized to 224x224, SLIC and felzenszwalb defaults")
     args = parser.parse_args()
+    if args.photos:
+        sys.exit(photos(args.binary))
     rng = np.random.default_rng(args.seed)
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
     counts = {"identical": 0, "relabelled": 0, "tie order": 0, "failed": 0}

@@ -910,9 +910,12 @@ fn relax_span(
 /// The reference floods each segment breadth-first from its first unlabelled pixel in raster
 /// order, stopping at `max_size` pixels, and gives a segment under `min_size` pixels the label
 /// of the last labelled neighbour the flood met. Only those two kinds of segment depend on the
-/// order of the flood; any other is simply the next label. So each segment is first filled
-/// row run by row run, which is several times faster than pixel by pixel, and only a small or
-/// cut one is undone and flooded again exactly as the reference does.
+/// order of the flood; any other is simply the next label. So each segment is flooded as the
+/// reference floods it only until it reaches `min_size` pixels (most segments are small and
+/// end there); a larger one goes on row run by row run, several times faster than pixel by
+/// pixel, and only one cut at `max_size` is undone and flooded again exactly. (With
+/// `max_size < min_size` every segment is filled by runs first, and the small or cut ones are
+/// flooded again.)
 fn enforce_connectivity(
     labels: &[i32],
     h: usize,
