@@ -1086,10 +1086,48 @@ impl Framed {
         size
     }
 
-    /// The reference's breadth-first flood from `start` with label `next` (into `queue`, in
-    /// order), stopped as soon as it has `min_size` pixels: `Ok` with the label the reference
-    /// then gives the whole segment (it is small), or `Err` with how many pixels of `queue`
-    /// had their neighbours visited.
+    /// The reference's breadth-first flood from `start` with label `next`, into `queue` in
+    /// order, until it holds `cap` pixels (it may hold fewer: the whole segment). Returns the
+    /// label of the last labelled neighbour of another segment it met (`next` if none) and how
+    /// many pixels of `queue` had all their neighbours visited.
+    fn flood_until(
+        &mut self,
+        start: usize,
+        next: i32,
+        cap: usize,
+        queue: &mut Vec<usize>,
+    ) -> (i32, usize) {
+        let (labels, out, stride) = (&self.labels, &mut self.out, self.stride);
+        let mut adjacent = next;
+        let label = labels[start];
+        out[start] = next;
+        queue.clear();
+        queue.push(start);
+        let mut visited = 0;
+        'flood: while visited < queue.len() && queue.len() < cap {
+            let p = queue[visited];
+            // +x, −x, +y, −y; the frame's label matches none and it is never labelled.
+            for q in [p + 1, p - 1, p + stride, p - stride] {
+                let o = out[q];
+                if labels[q] == label && o == -1 {
+                    out[q] = next;
+                    queue.push(q);
+                    if queue.len() >= cap {
+                        // The rest of `p`'s neighbours are not visited.
+                        break 'flood;
+                    }
+                } else if o >= 0 && o != next {
+                    adjacent = o;
+                }
+            }
+            visited += 1;
+        }
+        (adjacent, visited)
+    }
+
+    /// [`Self::flood_until`] `min_size` pixels: `Ok` with the label the reference gives the
+    /// whole segment when it is smaller, else `Err` with how many pixels of `queue` had their
+    /// neighbours visited.
     fn flood_while_small(
         &mut self,
         start: usize,
@@ -1097,72 +1135,27 @@ impl Framed {
         min_size: usize,
         queue: &mut Vec<usize>,
     ) -> std::result::Result<i32, usize> {
-        let (labels, out, stride) = (&self.labels, &mut self.out, self.stride);
-        let mut adjacent = next;
-        let label = labels[start];
-        out[start] = next;
-        queue.clear();
-        queue.push(start);
-        if min_size <= 1 {
-            return Err(0);
+        let (adjacent, visited) = self.flood_until(start, next, min_size, queue);
+        if queue.len() < min_size {
+            Ok(adjacent)
+        } else {
+            Err(visited)
         }
-        let mut visited = 0;
-        while visited < queue.len() {
-            let p = queue[visited];
-            visited += 1;
-            // +x, −x, +y, −y; the frame's label matches none and it is never labelled.
-            for q in [p + 1, p - 1, p + stride, p - stride] {
-                let o = out[q];
-                if labels[q] == label && o == -1 {
-                    out[q] = next;
-                    queue.push(q);
-                    if queue.len() >= min_size {
-                        // The rest of this pixel's neighbours are still to be visited.
-                        return Err(visited - 1);
-                    }
-                } else if o >= 0 && o != next {
-                    adjacent = o;
-                }
-            }
-        }
-        Ok(adjacent)
     }
 
-    /// The reference's breadth-first flood from `start` with label `next`; returns the next
-    /// label.
+    /// The reference's breadth-first flood from `start` with label `next`, stopped at
+    /// `max_size` pixels; a segment under `min_size` pixels takes the label of the last
+    /// labelled neighbour it met instead. Returns the next label.
     fn flood(
         &mut self,
         start: usize,
         (next, min_size, max_size): (i32, usize, usize),
         queue: &mut Vec<usize>,
     ) -> i32 {
-        let (labels, out, stride) = (&self.labels, &mut self.out, self.stride);
-        let mut adjacent = next;
-        let label = labels[start];
-        out[start] = next;
-        queue.clear();
-        queue.push(start);
-        let mut visited = 0;
-        while visited < queue.len() && queue.len() < max_size {
-            let p = queue[visited];
-            // +x, −x, +y, −y; the frame's label matches none and it is never labelled.
-            for q in [p + 1, p - 1, p + stride, p - stride] {
-                let o = out[q];
-                if labels[q] == label && o == -1 {
-                    out[q] = next;
-                    queue.push(q);
-                    if queue.len() >= max_size {
-                        break;
-                    }
-                } else if o >= 0 && o != next {
-                    adjacent = o;
-                }
-            }
-            visited += 1;
-        }
+        let (adjacent, _) = self.flood_until(start, next, max_size, queue);
         if queue.len() < min_size {
             for &q in queue.iter() {
-                out[q] = adjacent;
+                self.out[q] = adjacent;
             }
             next
         } else {
