@@ -936,14 +936,8 @@ fn enforce_connectivity(
             if min_size <= max_size {
                 // Most segments are small: flooded as the reference floods them until they
                 // reach `min_size`, they are done in one pass; the others go on by runs.
-                let visited = match map.flood_while_small(start, next, min_size, &mut queue) {
-                    Ok(adjacent) => {
-                        for &q in &queue {
-                            map.out[q] = adjacent;
-                        }
-                        continue;
-                    }
-                    Err(visited) => visited,
+                let Some(visited) = map.flood_while_small(start, next, min_size, &mut queue) else {
+                    continue;
                 };
                 fill.seeds.clear();
                 for &p in &queue[visited..] {
@@ -1125,22 +1119,30 @@ impl Framed {
         (adjacent, visited)
     }
 
-    /// [`Self::flood_until`] `min_size` pixels: `Ok` with the label the reference gives the
-    /// whole segment when it is smaller, else `Err` with how many pixels of `queue` had their
-    /// neighbours visited.
+    /// Gives the pixels of a flood (`queue`) the label `adjacent` of the last neighbour it met
+    /// if there are fewer than `min_size` of them, as the reference does; whether it did.
+    fn settle_small(&mut self, queue: &[usize], adjacent: i32, min_size: usize) -> bool {
+        let small = queue.len() < min_size;
+        if small {
+            for &q in queue {
+                self.out[q] = adjacent;
+            }
+        }
+        small
+    }
+
+    /// [`Self::flood_until`] `min_size` pixels: `None` when the segment is smaller (then
+    /// labelled as the reference labels it, [`Self::settle_small`]), else how many pixels of
+    /// `queue` had their neighbours visited.
     fn flood_while_small(
         &mut self,
         start: usize,
         next: i32,
         min_size: usize,
         queue: &mut Vec<usize>,
-    ) -> std::result::Result<i32, usize> {
+    ) -> Option<usize> {
         let (adjacent, visited) = self.flood_until(start, next, min_size, queue);
-        if queue.len() < min_size {
-            Ok(adjacent)
-        } else {
-            Err(visited)
-        }
+        (!self.settle_small(queue, adjacent, min_size)).then_some(visited)
     }
 
     /// The reference's breadth-first flood from `start` with label `next`, stopped at
@@ -1153,10 +1155,7 @@ impl Framed {
         queue: &mut Vec<usize>,
     ) -> i32 {
         let (adjacent, _) = self.flood_until(start, next, max_size, queue);
-        if queue.len() < min_size {
-            for &q in queue.iter() {
-                self.out[q] = adjacent;
-            }
+        if self.settle_small(queue, adjacent, min_size) {
             next
         } else {
             next + 1
