@@ -31,6 +31,35 @@ pub fn vectorize<R>(f: impl FnOnce() -> R) -> R {
     pulp::Arch::new().dispatch(f)
 }
 
+/// The explicit SIMD interface for loops the auto-vectoriser cannot keep in registers: a type
+/// implementing [`WithSimd`] gets a [`Simd`] token (AVX-512, AVX2 + FMA or one scalar lane,
+/// whichever the CPU offers) whose `*_f32s`, `*_u32s`… operations work on `S::F32_LANES`
+/// lanes at a time. The same code is compiled once per instruction set.
+pub use pulp::{Simd, WithSimd};
+
+/// Runs `op` with the [`Simd`] token of the best instruction set this CPU offers.
+///
+/// ```
+/// use xai_models::simd::{dispatch, Simd, WithSimd};
+///
+/// struct Sum<'a>(&'a [f32]);
+/// impl WithSimd for Sum<'_> {
+///     type Output = f32;
+///     #[inline(always)]
+///     fn with_simd<S: Simd>(self, simd: S) -> f32 {
+///         let (head, tail) = S::as_simd_f32s(self.0);
+///         let wide = head.iter().fold(simd.splat_f32s(0.0), |acc, &v| simd.add_f32s(acc, v));
+///         simd.reduce_sum_f32s(wide) + tail.iter().sum::<f32>()
+///     }
+/// }
+/// let xs: Vec<f32> = (0..100).map(|i| i as f32).collect();
+/// assert_eq!(dispatch(Sum(&xs)), 4950.0);
+/// ```
+#[inline(always)]
+pub fn dispatch<Op: WithSimd>(op: Op) -> Op::Output {
+    pulp::Arch::new().dispatch(op)
+}
+
 #[cfg(test)]
 mod tests {
     use super::vectorize;

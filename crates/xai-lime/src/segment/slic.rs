@@ -7,7 +7,7 @@
 use ndarray::{Array2, ArrayView3, Axis};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use xai_models::simd::vectorize;
+use xai_models::simd::{dispatch, vectorize, Simd, WithSimd};
 
 use super::{
     check_at_least, check_dims, check_image, check_rgb, color, gaussian, Buffers, Segmenter,
@@ -266,21 +266,16 @@ fn regular_grid(shape: [usize; 3], n_points: usize) -> Grid {
     grid
 }
 
-/// Lanes of one vector step of the assignment (16 `f32`, two vectors of `f64` with AVX-512):
-/// every window row is processed in aligned chunks of this many pixels, so successive
-/// clusters' loads and stores of a pixel's distance meet at the same addresses (unaligned
-/// overlaps would defeat store forwarding).
+/// Pixels in one column tile of the single precision assignment (16 `f32`: one AVX-512
+/// vector, two AVX2 ones), and the chunk of the double precision one, where every window row
+/// is processed in aligned chunks of this many pixels so that successive clusters' loads and
+/// stores of a pixel's distance meet at the same addresses (unaligned overlaps would defeat
+/// store forwarding).
 const LANES: usize = 16;
 
 /// Rows padded to whole chunks of [`LANES`]; padding pixels are never inside a window.
 fn padded_width(w: usize) -> usize {
     w.div_ceil(LANES) * LANES
-}
-
-/// Rows of [`Screen::assign_rows`] at a time: as many as keep their planes, distances and
-/// labels (six 4-byte values a pixel) within about 32 KiB, at least one.
-fn rows_per_block(wp: usize) -> usize {
-    ((32 << 10) / (24 * wp.max(1))).max(1)
 }
 
 /// The gamma expansion of each 8-bit level after the min–max `scaled`.
@@ -333,14 +328,14 @@ fn kmeans(
     let ch = planes.len();
     let nf = 3 + ch;
     let k = centres.len() / nf;
-    nearest.clear();
-    nearest.resize(h * wp, -1);
+    let nearest = super::aligned_for_overwrite(nearest, h * wp);
+    nearest.fill(-1);
     // The usual case, three channels without SLIC-zero, is screened in single precision
     // (twice the lanes): see `Screen`. The others compute every distance in double precision.
     let screened = screen && ch == 3 && !slic_zero;
     let mut plane_bound = 0.0f64;
-    if screened {
-        super::resize_for_overwrite(narrow, ch * h * wp);
+    let narrow: &[f32] = if screened {
+        let narrow = super::aligned_for_overwrite(narrow, ch * h * wp);
         for (plane, out) in planes.iter().zip(narrow.chunks_exact_mut(h * wp)) {
             let bound = out
                 .par_chunks_mut(1 << 14)
@@ -362,14 +357,14 @@ fn kmeans(
                 .reduce(|| 0.0, f64::max);
             plane_bound = plane_bound.max(bound);
         }
+        narrow
     } else {
         super::resize_for_overwrite(dist, h * wp);
-    }
-    let narrow: &[f32] = narrow;
+        &[]
+    };
     let mut max_color = vec![1.0f64; k];
     let mut labelled_rows = vec![(h, 0usize); k];
     let xf: Vec<f64> = (0..wp).map(|x| x as f64).collect();
-    let xf32: Vec<f32> = (0..wp).map(|x| x as f32).collect();
     for _ in 0..iters {
         if !screened {
             dist.fill(f64::MAX);
@@ -414,21 +409,19 @@ fn kmeans(
                 planes: [planes_ro[0], planes_ro[1], planes_ro[2]],
                 narrow,
                 plane_len: h * wp,
-                xs: &xf32,
+                wp,
                 boxes: &boxes,
                 centres: centres_ro,
                 spatial_weight,
                 gap: Gap::new(colour_bound, h.max(w) as f64, spatial_weight),
             };
-            // Blocks of rows small enough for the first-level cache: each covering cluster
-            // is set up once per block rather than once per row.
-            let block_rows = rows_per_block(wp);
+            let block_rows = BLOCK_ROWS;
             nearest
                 .par_chunks_mut(wp * block_rows)
                 .enumerate()
                 .for_each_init(
-                    || (Vec::new(), Vec::new(), Vec::new()),
-                    |(best, second, covering), (b, near_block)| {
+                    || (Vec::new(), AssignScratch::default()),
+                    |(covering, scratch), (b, near_block)| {
                         let y0 = b * block_rows;
                         let y1 = y0 + near_block.len() / wp;
                         covering.clear();
@@ -436,32 +429,7 @@ fn kmeans(
                             Some((cy0, cy1, _, _)) if cy0 < y1 && y0 < cy1 => Some(c),
                             _ => None,
                         }));
-                        screen.assign_rows(y0, near_block, best, second, covering);
-                        // Where the screen cannot tell the nearest cluster apart, the double
-                        // precision distances decide.
-                        let unclear = |(&b, &s): (&f32, &f32)| !screen.gap.clear(b, s);
-                        for (at, (b, s)) in best
-                            .chunks_exact(LANES)
-                            .zip(second.chunks_exact(LANES))
-                            .enumerate()
-                        {
-                            let count: u32 = vectorize(
-                                #[inline(always)]
-                                || b.iter().zip(s).map(|p| u32::from(unclear(p))).sum(),
-                            );
-                            if count == 0 {
-                                continue;
-                            }
-                            for (i, _) in (at * LANES..)
-                                .zip(b.iter().zip(s))
-                                .filter(|&(i, p)| i % wp < w && unclear(p))
-                            {
-                                let (y, x) = (y0 + i / wp, i % wp);
-                                if let Some(c) = screen.exact_nearest(y, x, covering) {
-                                    near_block[i] = c;
-                                }
-                            }
-                        }
+                        screen.assign_rows(y0, near_block, covering, scratch);
                     },
                 );
         } else {
@@ -681,8 +649,8 @@ struct Screen<'a> {
     /// The same, as `f32`, one after the other.
     narrow: &'a [f32],
     plane_len: usize,
-    /// 0, 1, 2, … as `f32`.
-    xs: &'a [f32],
+    /// The padded width.
+    wp: usize,
     boxes: &'a [Option<(usize, usize, usize, usize)>],
     centres: &'a [f64],
     spatial_weight: f64,
@@ -731,7 +699,8 @@ impl Gap {
     /// second).
     #[inline(always)]
     fn clear(self, best: f32, second: f32) -> bool {
-        second == f32::INFINITY || second - best > 4.0 * self.error(second)
+        // Both sides evaluated, without a branch, so that it vectorises.
+        (second == f32::INFINITY) | (second - best > 4.0 * self.error(second))
     }
 }
 
@@ -740,8 +709,7 @@ impl Screen<'_> {
     /// (`covering`, in order) by scikit-image's double precision distances, the first
     /// winning ties; `None` if no window covers the pixel.
     fn exact_nearest(&self, y: usize, x: usize, covering: &[usize]) -> Option<i32> {
-        // Rows are padded to the length of `xs`.
-        let i = y * self.xs.len() + x;
+        let i = y * self.wp + x;
         let mut nearest = None;
         let mut nearest_d = f64::MAX;
         for &c in covering {
@@ -763,145 +731,284 @@ impl Screen<'_> {
         nearest
     }
 
-    /// The nearest clusters of the rows from `y0` on into `near` (whole padded rows; untouched
-    /// where no window covers a pixel), with each pixel's nearest and second nearest single
-    /// precision distances in `best` and `second` (∞ where there are none). `covering` lists
-    /// the clusters whose windows meet these rows, in order.
+    /// The nearest clusters of the rows from `y0` on (at most [`BLOCK_ROWS`]) into `near`
+    /// (whole padded rows; untouched where no window covers a pixel). `covering` lists the
+    /// clusters whose windows meet these rows, in order; `scratch` is reused space. See
+    /// [`AssignRows`].
     fn assign_rows(
         &self,
         y0: usize,
         near: &mut [i32],
-        best: &mut Vec<f32>,
-        second: &mut Vec<f32>,
         covering: &[usize],
+        scratch: &mut AssignScratch,
     ) {
-        let wp = self.xs.len();
-        let y1 = y0 + near.len() / wp;
-        best.clear();
-        best.resize(near.len(), f32::INFINITY);
-        second.clear();
-        second.resize(near.len(), f32::INFINITY);
-        let block = y0 * wp..y1 * wp;
-        let plane = |c: usize| &self.narrow[c * self.plane_len..][block.clone()];
-        let (p0, p1, p2) = (plane(0), plane(1), plane(2));
-        let nf = 6;
-        let weight = self.spatial_weight;
-        vectorize(
-            #[inline(always)]
-            || {
-                for &c in covering {
-                    let Some((cy0, cy1, x0, x1)) = self.boxes[c] else {
-                        continue;
-                    };
-                    let cen = &self.centres[c * nf..(c + 1) * nf];
-                    let span = x0 / LANES * LANES..x1.div_ceil(LANES) * LANES;
-                    let xs = &self.xs[span.clone()];
-                    let cluster = SpanCluster::new(cen, weight, (x0, x1), c as i32);
-                    for y in cy0.max(y0)..cy1.min(y1) {
-                        let at = (y - y0) * wp;
-                        let span = at + span.start..at + span.end;
-                        relax_span(
-                            [&p0[span.clone()], &p1[span.clone()], &p2[span.clone()]],
-                            xs,
-                            (&mut best[span.clone()], &mut second[span.clone()]),
-                            &mut near[span],
-                            cluster.on_row(y),
-                        );
-                    }
-                }
-            },
-        );
+        let op = AssignRows {
+            screen: self,
+            y0,
+            near,
+            covering,
+            scratch,
+        };
+        #[cfg(test)]
+        if let Some(run) = *tests::FORCED_SIMD.lock().unwrap_or_else(|e| e.into_inner()) {
+            return run(op);
+        }
+        dispatch(op);
     }
 }
 
-/// One cluster of [`Screen::assign_rows`] on one span of a row.
+/// Rows of [`Screen::assign_rows`] at a time.
+const BLOCK_ROWS: usize = 16;
+
+/// Reused space of [`AssignRows`].
+#[derive(Default)]
+struct AssignScratch {
+    /// The clusters whose windows meet the block's rows, in order.
+    block: Vec<BlockCluster>,
+    /// Those whose windows also meet a tile's columns, in order.
+    tile: Vec<TileCluster>,
+    /// Their indices, for the double precision distances.
+    tile_clusters: Vec<usize>,
+}
+
+/// [`Screen::assign_rows`] in explicit SIMD.
+///
+/// The rows are taken in tiles of [`LANES`] columns: each vector of pixels keeps its nearest
+/// and second nearest single precision distances and its label in registers while the
+/// clusters covering it pass by, in order. So a pixel's colour is loaded once rather than
+/// once per cluster, and only its label is stored. The spatial part of a distance is the sum
+/// of a row term and a column term ([`BlockCluster`]), computed once per block and tile, and
+/// copied beside the cluster's colour so that the inner loop reads one small record per
+/// cluster.
+struct AssignRows<'s, 'b> {
+    screen: &'b Screen<'s>,
+    y0: usize,
+    near: &'b mut [i32],
+    covering: &'b [usize],
+    scratch: &'b mut AssignScratch,
+}
+
+/// A cluster as [`AssignRows`] reads it: the spatial terms of its distance to a tile of
+/// [`BLOCK_ROWS`] × [`LANES`] pixels (∞ outside its window), its colour and its label.
 #[derive(Clone, Copy)]
-struct SpanCluster {
+#[repr(C, align(64))]
+struct TileCluster {
+    column_terms: [f32; LANES],
+    row_terms: [f32; BLOCK_ROWS],
     colour: [f32; 3],
-    cx: f32,
-    cy: f32,
-    /// The squared z offset (z = 0).
-    dz: f32,
-    /// `dz` plus the squared row offset, on the row at hand.
-    dzy: f32,
-    weight: f32,
-    columns: (f32, f32),
     label: i32,
 }
 
-impl SpanCluster {
-    /// Cluster `label`, whose centre is `cen` (z, y, x, three colours) and whose window
-    /// spans the columns `x0..x1`; [`Self::on_row`] places it on a row.
-    fn new(cen: &[f64], weight: f64, (x0, x1): (usize, usize), label: i32) -> Self {
-        let dz = (cen[0] * cen[0]) as f32;
-        Self {
-            colour: [cen[3] as f32, cen[4] as f32, cen[5] as f32],
-            cx: cen[2] as f32,
-            cy: cen[1] as f32,
-            dz,
-            dzy: dz,
-            weight: weight as f32,
-            columns: (x0 as f32, x1 as f32),
-            label,
-        }
-    }
+impl WithSimd for AssignRows<'_, '_> {
+    type Output = ();
 
-    /// The cluster on row `y`.
     #[inline(always)]
-    fn on_row(self, y: usize) -> Self {
-        let ty = self.cy - y as f32;
-        Self {
-            dzy: self.dz + ty * ty,
-            ..self
+    fn with_simd<S: Simd>(self, simd: S) {
+        let Self {
+            screen,
+            y0,
+            near,
+            covering,
+            scratch,
+        } = self;
+        let AssignScratch {
+            block,
+            tile,
+            tile_clusters,
+        } = scratch;
+        let wp = screen.wp;
+        let rows = (near.len() / wp).min(BLOCK_ROWS);
+        let pixels = y0 * wp..(y0 + rows) * wp;
+        let plane = |c: usize| &screen.narrow[c * screen.plane_len..][pixels.clone()];
+        let (p0, p1, p2) = (plane(0), plane(1), plane(2));
+        let gap = screen.gap;
+        block.clear();
+        block.extend(covering.iter().filter_map(|&c| {
+            let bounds = screen.boxes[c]?;
+            let cen = &screen.centres[c * 6..(c + 1) * 6];
+            Some(BlockCluster::new(cen, bounds, c, y0..y0 + rows))
+        }));
+        let weight = simd.splat_f32s(screen.spatial_weight as f32);
+        let infinity = simd.splat_f32s(f32::INFINITY);
+        let four = simd.splat_f32s(4.0);
+        let (sqrt_term, linear_term) = (
+            simd.splat_f32s(gap.sqrt_term),
+            simd.splat_f32s(gap.linear_term),
+        );
+        for x_lo in (0..wp).step_by(LANES) {
+            let columns: [f32; LANES] = std::array::from_fn(|l| (x_lo + l) as f32);
+            let (xs, _) = S::as_simd_f32s(&columns);
+            tile.clear();
+            tile_clusters.clear();
+            for cluster in block.iter() {
+                let (x0, x1) = cluster.columns;
+                if x1 <= x_lo || x_lo + LANES <= x0 {
+                    continue;
+                }
+                let mut entry = TileCluster {
+                    column_terms: [0.0; LANES],
+                    row_terms: cluster.row_terms,
+                    colour: cluster.colour,
+                    label: cluster.index as i32,
+                };
+                // As `BlockCluster::column_term`.
+                let (x0f, x1f) = (simd.splat_f32s(x0 as f32), simd.splat_f32s(x1 as f32));
+                let cx = simd.splat_f32s(cluster.cx);
+                let (terms, _) = S::as_mut_simd_f32s(&mut entry.column_terms);
+                for (term, &x) in terms.iter_mut().zip(xs) {
+                    let tx = simd.sub_f32s(cx, x);
+                    let inside = simd.and_m32s(
+                        simd.greater_than_or_equal_f32s(x, x0f),
+                        simd.less_than_f32s(x, x1f),
+                    );
+                    *term = simd.select_f32s(inside, simd.mul_f32s(tx, tx), infinity);
+                }
+                tile.push(entry);
+                tile_clusters.push(cluster.index);
+            }
+            for r in 0..rows {
+                let y = y0 + r;
+                let at = r * wp + x_lo;
+                let (c0, _) = S::as_simd_f32s(&p0[at..at + LANES]);
+                let (c1, _) = S::as_simd_f32s(&p1[at..at + LANES]);
+                let (c2, _) = S::as_simd_f32s(&p2[at..at + LANES]);
+                let (labels, _) = S::as_mut_simd_i32s(&mut near[at..at + LANES]);
+                let mut unclear_lanes = 0u32;
+                for (j, label) in labels.iter_mut().enumerate() {
+                    let (v0, v1, v2) = (c0[j], c1[j], c2[j]);
+                    let mut best = simd.transmute_u32s_f32s(infinity);
+                    let mut second = best;
+                    let mut nearest = *label;
+                    for cluster in tile.iter() {
+                        let row_term = cluster.row_terms[r];
+                        if row_term == f32::INFINITY {
+                            continue;
+                        }
+                        let [m0, m1, m2] = cluster.colour;
+                        let t0 = simd.sub_f32s(v0, simd.splat_f32s(m0));
+                        let t1 = simd.sub_f32s(v1, simd.splat_f32s(m1));
+                        let t2 = simd.sub_f32s(v2, simd.splat_f32s(m2));
+                        // As `BlockCluster::distance`.
+                        let colour = simd.mul_add_f32s(
+                            t2,
+                            t2,
+                            simd.mul_add_f32s(t1, t1, simd.mul_f32s(t0, t0)),
+                        );
+                        let spatial = simd.add_f32s(
+                            S::as_simd_f32s(&cluster.column_terms).0[j],
+                            simd.splat_f32s(row_term),
+                        );
+                        let d =
+                            simd.transmute_u32s_f32s(simd.mul_add_f32s(spatial, weight, colour));
+                        // Distances are never negative nor NaN, so their bits order as they
+                        // do: integer minima and maxima are single instructions.
+                        let closer = simd.less_than_u32s(d, best);
+                        second = simd.min_u32s(simd.max_u32s(d, best), second);
+                        best = simd.min_u32s(d, best);
+                        nearest = simd.select_i32s(closer, simd.splat_i32s(cluster.label), nearest);
+                    }
+                    *label = nearest;
+                    // `Gap::clear`, lane by lane.
+                    let (best, second) = (
+                        simd.transmute_f32s_u32s(best),
+                        simd.transmute_f32s_u32s(second),
+                    );
+                    let error = simd.add_f32s(
+                        simd.mul_f32s(sqrt_term, simd.sqrt_f32s(second)),
+                        simd.mul_f32s(linear_term, second),
+                    );
+                    let clear = simd.or_m32s(
+                        simd.equal_f32s(second, infinity),
+                        simd.greater_than_f32s(
+                            simd.sub_f32s(second, best),
+                            simd.mul_f32s(four, error),
+                        ),
+                    );
+                    if simd.first_true_m32s(simd.not_m32s(clear)) < S::F32_LANES {
+                        let mut pair = [[0.0f32; LANES]; 2];
+                        S::as_mut_simd_f32s(&mut pair[0]).0[0] = best;
+                        S::as_mut_simd_f32s(&mut pair[1]).0[0] = second;
+                        let [best, second] = &pair;
+                        for (l, (&b, &s)) in best.iter().zip(second).take(S::F32_LANES).enumerate()
+                        {
+                            if !gap.clear(b, s) {
+                                unclear_lanes |= 1 << (j * S::F32_LANES + l);
+                            }
+                        }
+                    }
+                }
+                while unclear_lanes != 0 {
+                    let l = unclear_lanes.trailing_zeros() as usize;
+                    unclear_lanes &= unclear_lanes - 1;
+                    if let Some(c) = screen.exact_nearest(y, x_lo + l, tile_clusters) {
+                        near[at + l] = c;
+                    }
+                }
+            }
         }
-    }
-
-    /// The distance to a pixel of colour `v` in column `x`, as [`Distance::of`] in single
-    /// precision.
-    #[inline(always)]
-    fn distance(self, [v0, v1, v2]: [f32; 3], x: f32) -> f32 {
-        let [m0, m1, m2] = self.colour;
-        let (t0, t1, t2) = (v0 - m0, v1 - m1, v2 - m2);
-        let tx = self.cx - x;
-        // Fused: each drops a rounding, so the bound of `Gap` holds all the more.
-        let colour = t2.mul_add(t2, t1.mul_add(t1, t0 * t0));
-        tx.mul_add(tx, self.dzy).mul_add(self.weight, colour)
     }
 }
 
-/// [`Screen::assign_rows`]'s inner loop. A function of its own so that the slices are known
-/// not to overlap: inlined in place, the loop checked that at run time for every span.
-#[inline(always)]
-fn relax_span(
-    [r0, r1, r2]: [&[f32]; 3],
-    xs: &[f32],
-    (best, second): (&mut [f32], &mut [f32]),
-    near: &mut [i32],
-    cluster: SpanCluster,
-) {
-    let (x0f, x1f) = cluster.columns;
-    let label = cluster.label;
-    for ((((((&v0, &v1), &v2), &x), b1), b2), n) in r0
-        .iter()
-        .zip(r1)
-        .zip(r2)
-        .zip(xs)
-        .zip(best.iter_mut())
-        .zip(second.iter_mut())
-        .zip(near.iter_mut())
-    {
-        let d = cluster.distance([v0, v1, v2], x);
-        let inside = (x >= x0f) & (x < x1f);
-        let d = if inside { d } else { f32::INFINITY };
-        // Distances are never negative nor NaN, so their bits order as they do: integer
-        // minima and maxima are single instructions (`f32::min` adds NaN handling) and keep
-        // these stores whole (a select of the loaded value becomes a masked store, which the
-        // next cluster's load of the same pixels would wait for).
-        let (d, o1, o2) = (d.to_bits(), b1.to_bits(), b2.to_bits());
-        let closer = d < o1;
-        *b2 = f32::from_bits(d.max(o1).min(o2));
-        *b1 = f32::from_bits(d.min(o1));
-        *n = if closer { label } else { *n };
+/// A cluster whose window meets a block of rows of [`AssignRows`], in single precision, with
+/// the spatial distance split into a row term and a column term.
+#[derive(Clone, Copy)]
+struct BlockCluster {
+    /// Δz² + Δy² on each row of the block, ∞ outside the window.
+    row_terms: [f32; BLOCK_ROWS],
+    colour: [f32; 3],
+    cx: f32,
+    /// The window's columns.
+    columns: (usize, usize),
+    index: usize,
+}
+
+impl BlockCluster {
+    /// Cluster `index`, centred at `cen` (z, y, x, three colours), with window `(y0, y1, x0,
+    /// x1)`, on the block of rows `block` (at most [`BLOCK_ROWS`]).
+    fn new(
+        cen: &[f64],
+        (y0, y1, x0, x1): (usize, usize, usize, usize),
+        index: usize,
+        block: std::ops::Range<usize>,
+    ) -> Self {
+        let (cy, dz) = (cen[1] as f32, (cen[0] * cen[0]) as f32);
+        let mut row_terms = [f32::INFINITY; BLOCK_ROWS];
+        for (term, y) in row_terms.iter_mut().zip(block) {
+            if (y0..y1).contains(&y) {
+                let ty = cy - y as f32;
+                *term = dz + ty * ty;
+            }
+        }
+        Self {
+            row_terms,
+            colour: [cen[3] as f32, cen[4] as f32, cen[5] as f32],
+            cx: cen[2] as f32,
+            columns: (x0, x1),
+            index,
+        }
+    }
+
+    /// The spatial distance's part from column `x`, Δx², or ∞ outside the window.
+    #[cfg(test)]
+    fn column_term(self, x: usize) -> f32 {
+        if (self.columns.0..self.columns.1).contains(&x) {
+            let tx = self.cx - x as f32;
+            tx * tx
+        } else {
+            f32::INFINITY
+        }
+    }
+
+    /// The distance to a pixel of colour `v` on the block's row `r`, column `x`, with spatial
+    /// weight `weight`, as [`Distance::of`] in single precision and as [`AssignRows`]
+    /// computes it.
+    #[cfg(test)]
+    fn distance(self, [v0, v1, v2]: [f32; 3], weight: f32, r: usize, x: usize) -> f32 {
+        let [m0, m1, m2] = self.colour;
+        let (t0, t1, t2) = (v0 - m0, v1 - m1, v2 - m2);
+        // Fused: each drops a rounding, so the bound of `Gap` holds all the more.
+        let colour = t2.mul_add(t2, t1.mul_add(t1, t0 * t0));
+        (self.column_term(x) + self.row_terms[r]).mul_add(weight, colour)
     }
 }
 
@@ -1253,6 +1360,55 @@ mod tests {
     /// clusters, which only the double precision distances settle), few-level and smooth
     /// images, with large and tiny compactness (colour values up to thousands), smoothing,
     /// and grey images through the double precision path.
+    /// A [`Simd`] level that [`Screen::assign_rows`] uses instead of the best one, so that the
+    /// tests cover the levels this CPU would not pick.
+    type Forced = fn(AssignRows<'_, '_>);
+
+    /// Process-wide, as the assignment runs on the thread pool: other tests running meanwhile
+    /// may use the level too, which changes nothing but their speed.
+    pub(super) static FORCED_SIMD: std::sync::Mutex<Option<Forced>> = std::sync::Mutex::new(None);
+
+    /// The levels to test beside the best one: one scalar lane, and AVX2 (8 lanes) where
+    /// the CPU has it.
+    fn forced_levels() -> Vec<(&'static str, Forced)> {
+        let mut levels: Vec<(&'static str, Forced)> =
+            vec![("scalar", |op| op.with_simd(pulp::Scalar::new()))];
+        #[cfg(target_arch = "x86_64")]
+        if pulp::x86::V3::try_new().is_some() {
+            levels.push(("avx2", |op| {
+                if let Some(simd) = pulp::x86::V3::try_new() {
+                    pulp::Simd::vectorize(simd, op)
+                }
+            }));
+        }
+        levels
+    }
+
+    #[test]
+    fn every_simd_level_gives_the_same_labels() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(12);
+        for case in 0..12 {
+            let (h, w) = (rng.random_range(1..60), rng.random_range(1..60));
+            let image = ndarray::Array3::from_shape_fn((h, w, 3), |_| rng.random_range(0.0..1.0));
+            let slic = Slic {
+                n_segments: rng.random_range(1..40),
+                compactness: [10.0, 0.1, 100.0][case % 3],
+                ..Slic::default()
+            };
+            let best = slic.segment_screened(image.view(), true).unwrap();
+            for (name, level) in forced_levels() {
+                *FORCED_SIMD.lock().unwrap() = Some(level);
+                let forced = slic.segment_screened(image.view(), true);
+                *FORCED_SIMD.lock().unwrap() = None;
+                assert_eq!(
+                    forced.unwrap(),
+                    best,
+                    "case {case}, {name}: {h}×{w}, {slic:?}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn the_screen_gives_the_double_precision_labels() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(11);
@@ -1305,9 +1461,13 @@ mod tests {
             centre[2] = rng.random_range(0.0..extent);
             let y = rng.random_range(0..extent as usize);
             let x = rng.random_range(0..extent as usize);
-            let single = SpanCluster::new(&centre, weight, (0, 1), 0)
-                .on_row(y)
-                .distance(pixel.map(|v| v as f32), x as f32);
+            let bounds = (0, extent as usize, 0, extent as usize);
+            let single = BlockCluster::new(&centre, bounds, 0, y..y + 1).distance(
+                pixel.map(|v| v as f32),
+                weight as f32,
+                0,
+                x,
+            );
             let ty = centre[1] - y as f64;
             let t = [0, 1, 2].map(|c| pixel[c] - centre[3 + c]);
             let double = Distance {
