@@ -705,32 +705,6 @@ impl Gap {
 }
 
 impl Screen<'_> {
-    /// Pixel (`y`, `x`)'s nearest cluster among those whose windows cover row `y`
-    /// (`covering`, in order) by scikit-image's double precision distances, the first
-    /// winning ties; `None` if no window covers the pixel.
-    fn exact_nearest(&self, y: usize, x: usize, covering: &[usize]) -> Option<i32> {
-        let i = y * self.wp + x;
-        let mut nearest = None;
-        let mut nearest_d = f64::MAX;
-        for &c in covering {
-            let Some((y0, y1, x0, x1)) = self.boxes[c] else {
-                continue;
-            };
-            if y < y0 || y >= y1 || x < x0 || x >= x1 {
-                continue;
-            }
-            let cen = &self.centres[c * 6..(c + 1) * 6];
-            let [t0, t1, t2] = [0, 1, 2].map(|k| self.planes[k][i] - cen[3 + k]);
-            let d = Distance::new(cen, y, self.spatial_weight, None)
-                .of(t0 * t0 + t1 * t1 + t2 * t2, x as f64);
-            if nearest_d > d {
-                nearest_d = d;
-                nearest = Some(c as i32);
-            }
-        }
-        nearest
-    }
-
     /// The nearest clusters of the rows from `y0` on (at most [`BLOCK_ROWS`]) into `near`
     /// (whole padded rows; untouched where no window covers a pixel). `covering` lists the
     /// clusters whose windows meet these rows, in order; `scratch` is reused space. See
@@ -937,16 +911,76 @@ impl WithSimd for AssignRows<'_, '_> {
                         }
                     }
                 }
-                while unclear_lanes != 0 {
-                    let l = unclear_lanes.trailing_zeros() as usize;
-                    unclear_lanes &= unclear_lanes - 1;
-                    if let Some(c) = screen.exact_nearest(y, x_lo + l, tile_clusters) {
-                        near[at + l] = c;
+                if unclear_lanes != 0 {
+                    let exact = exact_lanes(simd, screen, (y, x_lo), tile_clusters);
+                    while unclear_lanes != 0 {
+                        let l = unclear_lanes.trailing_zeros() as usize;
+                        unclear_lanes &= unclear_lanes - 1;
+                        if exact[l] >= 0 {
+                            near[at + l] = exact[l] as i32;
+                        }
                     }
                 }
             }
         }
     }
+}
+
+/// The nearest of `clusters` (in order, the first winning ties) to each of the [`LANES`]
+/// pixels from (`y`, `x_lo`) by scikit-image's double precision distances, −1 where no
+/// window covers a pixel: what decides where [`AssignRows`]' single precision screen cannot.
+#[inline(always)]
+fn exact_lanes<S: Simd>(
+    simd: S,
+    screen: &Screen<'_>,
+    (y, x_lo): (usize, usize),
+    clusters: &[usize],
+) -> [i64; LANES] {
+    let i = y * screen.wp + x_lo;
+    let (p0, _) = S::as_simd_f64s(&screen.planes[0][i..i + LANES]);
+    let (p1, _) = S::as_simd_f64s(&screen.planes[1][i..i + LANES]);
+    let (p2, _) = S::as_simd_f64s(&screen.planes[2][i..i + LANES]);
+    let columns: [f64; LANES] = std::array::from_fn(|l| (x_lo + l) as f64);
+    let (xs, _) = S::as_simd_f64s(&columns);
+    let weight = simd.splat_f64s(screen.spatial_weight);
+    let mut nearest = [-1i64; LANES];
+    let (labels, _) = S::as_mut_simd_i64s(&mut nearest);
+    for (j, label) in labels.iter_mut().enumerate() {
+        let (v0, v1, v2, x) = (p0[j], p1[j], p2[j], xs[j]);
+        let mut best = simd.splat_f64s(f64::MAX);
+        for &c in clusters {
+            let Some((y0, y1, x0, x1)) = screen.boxes[c] else {
+                continue;
+            };
+            if y < y0 || y >= y1 {
+                continue;
+            }
+            let cen = &screen.centres[c * 6..(c + 1) * 6];
+            // As `Distance::of`, operation for operation.
+            let distance = Distance::new(cen, y, screen.spatial_weight, None);
+            let t0 = simd.sub_f64s(v0, simd.splat_f64s(cen[3]));
+            let t1 = simd.sub_f64s(v1, simd.splat_f64s(cen[4]));
+            let t2 = simd.sub_f64s(v2, simd.splat_f64s(cen[5]));
+            let colour = simd.add_f64s(
+                simd.add_f64s(simd.mul_f64s(t0, t0), simd.mul_f64s(t1, t1)),
+                simd.mul_f64s(t2, t2),
+            );
+            let tx = simd.sub_f64s(simd.splat_f64s(distance.cx), x);
+            let spatial = simd.mul_f64s(
+                simd.add_f64s(simd.splat_f64s(distance.dzy), simd.mul_f64s(tx, tx)),
+                weight,
+            );
+            let d = simd.add_f64s(spatial, colour);
+            let inside = simd.and_m64s(
+                simd.greater_than_or_equal_f64s(x, simd.splat_f64s(x0 as f64)),
+                simd.less_than_f64s(x, simd.splat_f64s(x1 as f64)),
+            );
+            let closer = simd.and_m64s(inside, simd.less_than_f64s(d, best));
+            best = simd.select_f64s(closer, d, best);
+            *label = simd.select_i64s(closer, simd.splat_i64s(c as i64), *label);
+        }
+    }
+    nearest
 }
 
 /// A cluster whose window meets a block of rows of [`AssignRows`], in single precision, with
