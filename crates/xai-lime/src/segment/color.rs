@@ -95,19 +95,24 @@ pub(crate) struct ValueScan {
     pub(crate) lo: f64,
     pub(crate) hi: f64,
     pub(crate) levels: Option<Vec<u8>>,
+    /// The buffer given, where there are no levels.
+    pub(crate) spare: Vec<u8>,
 }
 
 /// Scans `values` once, in parallel chunks compiled for the vector unit (extremes and levels do
 /// not depend on the order they are taken in).
-pub(crate) fn scan_values(values: &[f64], want_levels: bool) -> ValueScan {
+///
+/// The levels are written into `buffer`'s memory (reused memory spares the page faults of
+/// fresh memory), which is returned with them, or on its own where there are none.
+pub(crate) fn scan_values(values: &[f64], want_levels: bool, buffer: Vec<u8>) -> ValueScan {
     const CHUNK: usize = 1 << 15;
     const LANES: usize = 8;
     let scale = 1.0 / 255.0;
-    let mut levels = if want_levels {
-        vec![0u8; values.len()]
-    } else {
-        Vec::new()
-    };
+    let mut levels = buffer;
+    if want_levels {
+        // Every value is written below.
+        super::resize_for_overwrite(&mut levels, values.len());
+    }
     let mut level_chunks: Vec<Option<&mut [u8]>> = if want_levels {
         levels.chunks_mut(CHUNK).map(Some).collect()
     } else {
@@ -163,11 +168,17 @@ pub(crate) fn scan_values(values: &[f64], want_levels: bool) -> ValueScan {
             || (true, f64::INFINITY, f64::NEG_INFINITY, true),
             |(f0, lo0, hi0, e0), (f1, lo1, hi1, e1)| (f0 & f1, lo0.min(lo1), hi0.max(hi1), e0 & e1),
         );
+    let (levels, spare) = if want_levels && exact {
+        (Some(levels), Vec::new())
+    } else {
+        (None, levels)
+    };
     ValueScan {
         finite,
         lo,
         hi,
-        levels: (want_levels && exact).then_some(levels),
+        levels,
+        spare,
     }
 }
 
@@ -421,22 +432,22 @@ mod tests {
             .iter()
             .map(|&n| f64::from(n) * (1.0 / 255.0))
             .collect();
-        let scan = scan_values(&plain, true);
+        let scan = scan_values(&plain, true, Vec::new());
         assert!(scan.finite);
         assert_eq!((scan.lo, scan.hi), (lo, hi));
         assert_eq!(scan.levels, Some(levels));
-        assert_eq!(scan_values(&[0.5], true).levels, None);
-        assert_eq!(scan_values(&plain, false).levels, None);
+        assert_eq!(scan_values(&[0.5], true, Vec::new()).levels, None);
+        assert_eq!(scan_values(&plain, false, Vec::new()).levels, None);
         let many: Vec<f64> = (0..100_003)
             .map(|i| ((i * 7919) % 1000) as f64 - 500.5)
             .collect();
-        let scan = scan_values(&many, true);
+        let scan = scan_values(&many, true, Vec::new());
         assert_eq!(
             (scan.finite, scan.lo, scan.hi, scan.levels),
             (true, -500.5, 498.5, None)
         );
         let mut bad = many.clone();
         bad[77_777] = f64::NAN;
-        assert!(!scan_values(&bad, false).finite);
+        assert!(!scan_values(&bad, false, Vec::new()).finite);
     }
 }

@@ -168,6 +168,8 @@ pub(crate) struct Buffers {
     pub(crate) nearest: Vec<i32>,
     /// SLIC's planes rounded to single precision, one after the other.
     pub(crate) narrow: Vec<f32>,
+    /// SLIC's 8-bit levels of the image.
+    pub(crate) levels: Vec<u8>,
     /// SLIC's connectivity: the label map framed by a border, and the new labels.
     pub(crate) framed: Vec<i32>,
     pub(crate) framed_out: Vec<i32>,
@@ -197,6 +199,7 @@ impl Buffers {
         trim(&mut self.dist);
         trim(&mut self.nearest);
         trim(&mut self.narrow);
+        trim(&mut self.levels);
         trim(&mut self.framed);
         trim(&mut self.framed_out);
         BUFFERS.with(|s| *s.borrow_mut() = self);

@@ -129,7 +129,9 @@ impl Slic {
         // subtract, then divide) and the 8-bit levels the Lab conversion can use.
         let standard = image.as_standard_layout();
         let values = standard.as_slice().unwrap_or(&[]);
-        let scan = color::scan_values(values, lab);
+        let mut buffers = Buffers::take();
+        let scan = color::scan_values(values, lab, std::mem::take(&mut buffers.levels));
+        buffers.levels = scan.spare;
         if !scan.finite {
             // Names the first bad value.
             check_image(&image, "slic")?;
@@ -146,7 +148,6 @@ impl Slic {
         let levels = scan.levels;
         let ratio = 1.0 / self.compactness;
         let wp = padded_width(w);
-        let mut buffers = Buffers::take();
         match levels {
             // An 8-bit image: the scaled value, and so its gamma expansion, is a function of
             // the level alone, computed once per level instead of once per pixel.
@@ -159,6 +160,7 @@ impl Slic {
                     (wp, ratio),
                     &mut buffers.planes,
                 );
+                buffers.levels = levels;
             }
             levels => {
                 let mut img = match levels {
