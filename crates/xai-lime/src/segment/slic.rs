@@ -595,10 +595,12 @@ fn kmeans(
             }
         }
     }
-    nearest
-        .chunks_exact(wp)
-        .flat_map(|row| row[..w].iter().copied())
-        .collect()
+    // Row by row: a flattening iterator would not know the length, and grow the array.
+    let mut labels = Vec::with_capacity(h * w);
+    for row in nearest.chunks_exact(wp) {
+        labels.extend_from_slice(&row[..w]);
+    }
+    labels
 }
 
 /// One cluster's distance to the pixels of one window row: the spatial part from the centre's
