@@ -1187,7 +1187,6 @@ impl Framed {
         first..first + self.w
     }
 
-    /// The new labels without the frame.
     /// Writes the new labels into `out` (`h` × `w`) and gives the memory back to `buffers`.
     fn into_out(self, out: &mut [i32], buffers: (&mut Vec<i32>, &mut Vec<i32>)) {
         if self.w > 0 {
@@ -1424,10 +1423,6 @@ mod tests {
         out
     }
 
-    /// The single precision screen changes no label: random, blocky (exact ties between
-    /// clusters, which only the double precision distances settle), few-level and smooth
-    /// images, with large and tiny compactness (colour values up to thousands), smoothing,
-    /// and grey images through the double precision path.
     /// A [`Simd`] level that [`Screen::assign_rows`] uses instead of the best one, so that the
     /// tests cover the levels this CPU would not pick.
     type Forced = fn(AssignRows<'_, '_>);
@@ -1477,6 +1472,10 @@ mod tests {
         }
     }
 
+    /// The single precision screen changes no label: random, blocky (exact ties between
+    /// clusters, which only the double precision distances settle), few-level and smooth
+    /// images, with large and tiny compactness (colour values up to thousands), smoothing,
+    /// and grey images through the double precision path.
     #[test]
     fn the_screen_gives_the_double_precision_labels() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(11);
