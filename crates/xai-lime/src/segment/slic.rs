@@ -430,14 +430,13 @@ fn kmeans(
                 spatial_weight,
                 gap: Gap::new(colour_bound, h.max(w) as f64, spatial_weight),
             };
-            let block_rows = BLOCK_ROWS;
             nearest
-                .par_chunks_mut(wp * block_rows)
+                .par_chunks_mut(wp * BLOCK_ROWS)
                 .enumerate()
                 .for_each_init(
                     || (Vec::new(), AssignScratch::default()),
                     |(covering, scratch), (b, near_block)| {
-                        let y0 = b * block_rows;
+                        let y0 = b * BLOCK_ROWS;
                         let y1 = y0 + near_block.len() / wp;
                         covering.clear();
                         covering.extend(boxes.iter().enumerate().filter_map(|(c, b)| match *b {
@@ -716,8 +715,23 @@ impl Gap {
     /// second).
     #[inline(always)]
     fn clear(self, best: f32, second: f32) -> bool {
-        // Both sides evaluated, without a branch, so that it vectorises.
-        (second == f32::INFINITY) | (second - best > 4.0 * self.error(second))
+        second == f32::INFINITY || second - best > 4.0 * self.error(second)
+    }
+
+    /// [`Self::clear`] lane by lane, with the same operations.
+    #[inline(always)]
+    fn clear_lanes<S: Simd>(self, simd: S, best: S::f32s, second: S::f32s) -> S::m32s {
+        let error = simd.add_f32s(
+            simd.mul_f32s(simd.splat_f32s(self.sqrt_term), simd.sqrt_f32s(second)),
+            simd.mul_f32s(simd.splat_f32s(self.linear_term), second),
+        );
+        simd.or_m32s(
+            simd.equal_f32s(second, simd.splat_f32s(f32::INFINITY)),
+            simd.greater_than_f32s(
+                simd.sub_f32s(second, best),
+                simd.mul_f32s(simd.splat_f32s(4.0), error),
+            ),
+        )
     }
 }
 
@@ -758,8 +772,6 @@ struct AssignScratch {
     block: Vec<BlockCluster>,
     /// Those whose windows also meet a tile's columns, in order.
     tile: Vec<TileCluster>,
-    /// Their indices, for the double precision distances.
-    tile_clusters: Vec<usize>,
 }
 
 /// [`Screen::assign_rows`] in explicit SIMD.
@@ -802,11 +814,7 @@ impl WithSimd for AssignRows<'_, '_> {
             covering,
             scratch,
         } = self;
-        let AssignScratch {
-            block,
-            tile,
-            tile_clusters,
-        } = scratch;
+        let AssignScratch { block, tile } = scratch;
         let wp = screen.wp;
         let rows = (near.len() / wp).min(BLOCK_ROWS);
         let pixels = y0 * wp..(y0 + rows) * wp;
@@ -821,16 +829,10 @@ impl WithSimd for AssignRows<'_, '_> {
         }));
         let weight = simd.splat_f32s(screen.spatial_weight as f32);
         let infinity = simd.splat_f32s(f32::INFINITY);
-        let four = simd.splat_f32s(4.0);
-        let (sqrt_term, linear_term) = (
-            simd.splat_f32s(gap.sqrt_term),
-            simd.splat_f32s(gap.linear_term),
-        );
         for x_lo in (0..wp).step_by(LANES) {
             let columns: [f32; LANES] = std::array::from_fn(|l| (x_lo + l) as f32);
             let (xs, _) = S::as_simd_f32s(&columns);
             tile.clear();
-            tile_clusters.clear();
             for cluster in block.iter() {
                 let (x0, x1) = cluster.columns;
                 if x1 <= x_lo || x_lo + LANES <= x0 {
@@ -855,7 +857,6 @@ impl WithSimd for AssignRows<'_, '_> {
                     *term = simd.select_f32s(inside, simd.mul_f32s(tx, tx), infinity);
                 }
                 tile.push(entry);
-                tile_clusters.push(cluster.index);
             }
             for r in 0..rows {
                 let y = y0 + r;
@@ -901,22 +902,12 @@ impl WithSimd for AssignRows<'_, '_> {
                         nearest = simd.select_i32s(closer, simd.splat_i32s(cluster.label), nearest);
                     }
                     *label = nearest;
-                    // `Gap::clear`, lane by lane.
                     let (best, second) = (
                         simd.transmute_f32s_u32s(best),
                         simd.transmute_f32s_u32s(second),
                     );
-                    let error = simd.add_f32s(
-                        simd.mul_f32s(sqrt_term, simd.sqrt_f32s(second)),
-                        simd.mul_f32s(linear_term, second),
-                    );
-                    let clear = simd.or_m32s(
-                        simd.equal_f32s(second, infinity),
-                        simd.greater_than_f32s(
-                            simd.sub_f32s(second, best),
-                            simd.mul_f32s(four, error),
-                        ),
-                    );
+                    let clear = gap.clear_lanes(simd, best, second);
+                    // Rare: the lanes are told apart one by one.
                     if simd.first_true_m32s(simd.not_m32s(clear)) < S::F32_LANES {
                         let mut pair = [[0.0f32; LANES]; 2];
                         S::as_mut_simd_f32s(&mut pair[0]).0[0] = best;
@@ -931,7 +922,7 @@ impl WithSimd for AssignRows<'_, '_> {
                     }
                 }
                 if unclear_lanes != 0 {
-                    let exact = exact_lanes(simd, screen, (y, x_lo), tile_clusters);
+                    let exact = exact_lanes(simd, screen, (y, x_lo), tile);
                     while unclear_lanes != 0 {
                         let l = unclear_lanes.trailing_zeros() as usize;
                         unclear_lanes &= unclear_lanes - 1;
@@ -945,15 +936,16 @@ impl WithSimd for AssignRows<'_, '_> {
     }
 }
 
-/// The nearest of `clusters` (in order, the first winning ties) to each of the [`LANES`]
-/// pixels from (`y`, `x_lo`) by scikit-image's double precision distances, −1 where no
-/// window covers a pixel: what decides where [`AssignRows`]' single precision screen cannot.
+/// The nearest of a tile's `clusters` (in order, the first winning ties) to each of the
+/// [`LANES`] pixels from (`y`, `x_lo`) by scikit-image's double precision distances, −1 where
+/// no window covers a pixel: what decides where [`AssignRows`]' single precision screen
+/// cannot.
 #[inline(always)]
 fn exact_lanes<S: Simd>(
     simd: S,
     screen: &Screen<'_>,
     (y, x_lo): (usize, usize),
-    clusters: &[usize],
+    clusters: &[TileCluster],
 ) -> [i64; LANES] {
     let i = y * screen.wp + x_lo;
     let (p0, _) = S::as_simd_f64s(&screen.planes[0][i..i + LANES]);
@@ -967,7 +959,7 @@ fn exact_lanes<S: Simd>(
     for (j, label) in labels.iter_mut().enumerate() {
         let (v0, v1, v2, x) = (p0[j], p1[j], p2[j], xs[j]);
         let mut best = simd.splat_f64s(f64::MAX);
-        for &c in clusters {
+        for c in clusters.iter().map(|cluster| cluster.label as usize) {
             let Some((y0, y1, x0, x1)) = screen.boxes[c] else {
                 continue;
             };
