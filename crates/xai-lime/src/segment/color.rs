@@ -88,32 +88,30 @@ pub(crate) fn gamma_expand(v: f64) -> f64 {
 }
 
 /// What one pass over an image's values finds: whether all are finite, the smallest and
-/// largest, and, when asked for, the 8-bit level of every value (`v == n · (1/255)` to the bit,
-/// as `img_as_float` of an 8-bit image gives; `None` when some value is not one).
+/// largest, and, when asked for, whether every value is an 8-bit level (`v == n · (1/255)` to
+/// the bit, as `img_as_float` of an 8-bit image gives).
 pub(crate) struct ValueScan {
     pub(crate) finite: bool,
     pub(crate) lo: f64,
     pub(crate) hi: f64,
-    pub(crate) levels: Option<Vec<u8>>,
-    /// The buffer given, where there are no levels.
-    pub(crate) spare: Vec<u8>,
+    /// Whether the `levels` given hold every value's level.
+    pub(crate) levels: bool,
 }
 
 /// Scans `values` once, in parallel chunks compiled for the vector unit (extremes and levels do
 /// not depend on the order they are taken in).
 ///
-/// The levels are written into `buffer`'s memory (reused memory spares the page faults of
-/// fresh memory), which is returned with them, or on its own where there are none.
-pub(crate) fn scan_values(values: &[f64], want_levels: bool, buffer: Vec<u8>) -> ValueScan {
+/// The levels, if asked for, are written into `levels` (the caller's memory: reused memory
+/// spares the page faults of fresh memory); they are meaningful only where
+/// [`ValueScan::levels`] says so.
+pub(crate) fn scan_values(values: &[f64], levels: Option<&mut Vec<u8>>) -> ValueScan {
     const CHUNK: usize = 1 << 15;
     const LANES: usize = 8;
     let scale = 1.0 / 255.0;
-    let mut levels = buffer;
-    if want_levels {
+    let want_levels = levels.is_some();
+    let mut level_chunks: Vec<Option<&mut [u8]>> = if let Some(levels) = levels {
         // Every value is written below.
-        super::resize_for_overwrite(&mut levels, values.len());
-    }
-    let mut level_chunks: Vec<Option<&mut [u8]>> = if want_levels {
+        super::resize_for_overwrite(levels, values.len());
         levels.chunks_mut(CHUNK).map(Some).collect()
     } else {
         values.chunks(CHUNK).map(|_| None).collect()
@@ -168,17 +166,11 @@ pub(crate) fn scan_values(values: &[f64], want_levels: bool, buffer: Vec<u8>) ->
             || (true, f64::INFINITY, f64::NEG_INFINITY, true),
             |(f0, lo0, hi0, e0), (f1, lo1, hi1, e1)| (f0 & f1, lo0.min(lo1), hi0.max(hi1), e0 & e1),
         );
-    let (levels, spare) = if want_levels && exact {
-        (Some(levels), Vec::new())
-    } else {
-        (None, levels)
-    };
     ValueScan {
         finite,
         lo,
         hi,
-        levels,
-        spare,
+        levels: want_levels && exact,
     }
 }
 
@@ -432,22 +424,25 @@ mod tests {
             .iter()
             .map(|&n| f64::from(n) * (1.0 / 255.0))
             .collect();
-        let scan = scan_values(&plain, true, Vec::new());
+        // A buffer of stale values, as between calls.
+        let mut found = vec![7u8; 5];
+        let scan = scan_values(&plain, Some(&mut found));
         assert!(scan.finite);
         assert_eq!((scan.lo, scan.hi), (lo, hi));
-        assert_eq!(scan.levels, Some(levels));
-        assert_eq!(scan_values(&[0.5], true, Vec::new()).levels, None);
-        assert_eq!(scan_values(&plain, false, Vec::new()).levels, None);
+        assert!(scan.levels);
+        assert_eq!(found, levels);
+        assert!(!scan_values(&[0.5], Some(&mut found)).levels);
+        assert!(!scan_values(&plain, None).levels);
         let many: Vec<f64> = (0..100_003)
             .map(|i| ((i * 7919) % 1000) as f64 - 500.5)
             .collect();
-        let scan = scan_values(&many, true, Vec::new());
+        let scan = scan_values(&many, Some(&mut found));
         assert_eq!(
             (scan.finite, scan.lo, scan.hi, scan.levels),
-            (true, -500.5, 498.5, None)
+            (true, -500.5, 498.5, false)
         );
         let mut bad = many.clone();
         bad[77_777] = f64::NAN;
-        assert!(!scan_values(&bad, false, Vec::new()).finite);
+        assert!(!scan_values(&bad, None).finite);
     }
 }

@@ -130,8 +130,7 @@ impl Slic {
         let standard = image.as_standard_layout();
         let values = standard.as_slice().unwrap_or(&[]);
         let mut buffers = Buffers::take();
-        let scan = color::scan_values(values, lab, std::mem::take(&mut buffers.levels));
-        buffers.levels = scan.spare;
+        let scan = color::scan_values(values, lab.then_some(&mut buffers.levels));
         if !scan.finite {
             // Names the first bad value.
             check_image(&image, "slic")?;
@@ -145,7 +144,7 @@ impl Slic {
                 v
             }
         };
-        let levels = scan.levels;
+        let levels = scan.levels.then_some(buffers.levels.as_slice());
         let ratio = 1.0 / self.compactness;
         let wp = padded_width(w);
         match levels {
@@ -153,18 +152,11 @@ impl Slic {
             // the level alone, computed once per level instead of once per pixel.
             Some(levels) if self.sigma <= 0.0 => {
                 let lin = level_table(scaled);
-                color::levels_to_lab_planes(
-                    &levels,
-                    (h, w),
-                    &lin,
-                    (wp, ratio),
-                    &mut buffers.planes,
-                );
-                buffers.levels = levels;
+                color::levels_to_lab_planes(levels, (h, w), &lin, (wp, ratio), &mut buffers.planes);
             }
             levels => {
                 let mut img = match levels {
-                    Some(levels) => color::levels_to_lab(&levels, (h, w), &level_table(scaled))?,
+                    Some(levels) => color::levels_to_lab(levels, (h, w), &level_table(scaled))?,
                     None if lab => color::rgb2lab(standard.mapv(scaled).view())?,
                     None => standard.mapv(scaled),
                 };
