@@ -35,6 +35,10 @@ pub fn vectorize<R>(f: impl FnOnce() -> R) -> R {
 /// implementing [`WithSimd`] gets a [`Simd`] token (AVX-512, AVX2 + FMA or one scalar lane,
 /// whichever the CPU offers) whose `*_f32s`, `*_u32s`… operations work on `S::F32_LANES`
 /// lanes at a time. The same code is compiled once per instruction set.
+///
+/// Not every operation is inlined into the wide code: `pulp`'s horizontal reductions
+/// (`reduce_min_f32s` and the like) are calls compiled for the baseline, dozens of times
+/// slower than the lane-wise operations. Keep them out of inner loops.
 pub use pulp::{Simd, WithSimd};
 
 /// Runs `op` with the [`Simd`] token of the best instruction set this CPU offers.
