@@ -14,6 +14,11 @@ both take the median of --iters calls after one warm-up call. Also checks that b
 same label map (quickshift: same number of segments, as the tie-breaking noise differs).
 Prints a Markdown table with the ratio scikit-image / xai (how many times faster xai is).
 
+Every timed part (the reference, xai, the base) starts after a pause of SETTLE_S seconds: on
+the 2-core VM these numbers come from, the same xai build started right after scikit-image's
+calls ran up to 50% slower (felzenszwalb 224×224: 4.1 vs 2.9 ms, 4.7 ms with no pause, 3.5 ms
+after 5 ms, 2.9 ms after 50 ms), which made the order of the two sides part of the ratio.
+
 --base takes another build of the example (e.g. main's, copied aside) and times it in the same
 rounds, right after the current one, so a before/after comparison sees the same machine load;
 the table then gains "before" columns.
@@ -45,7 +50,16 @@ REFERENCE = {
 }
 
 
+# Seconds of idle time before each timed part (see the module docs).
+SETTLE_S = 0.2
+
+
+def settle():
+    time.sleep(SETTLE_S)
+
+
 def time_reference(method, image, iters):
+    settle()
     fn = REFERENCE[method]
     labels = fn(image)
     ms = []
@@ -57,6 +71,7 @@ def time_reference(method, image, iters):
 
 
 def time_bin(binary, method, path, iters):
+    settle()
     cmd = [str(binary), "--method", method, "--image", str(path), "--iters", str(iters)]
     res = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
     return statistics.median(res["ms"]), res["threads"]
