@@ -268,6 +268,29 @@ impl RowPlanes {
     }
 }
 
+/// `wide` rounded to single precision into `narrow` (as long); returns the largest magnitude
+/// in `wide` (0 if empty).
+#[inline(always)]
+pub(crate) fn narrow_with_bound(wide: &[f64], narrow: &mut [f32]) -> f64 {
+    // Lane by lane: a single running maximum would keep the compiler from vectorising.
+    const LANES: usize = 8;
+    let mut bound = [0.0f64; LANES];
+    let mut wide = wide.chunks_exact(LANES);
+    let mut narrow = narrow.chunks_exact_mut(LANES);
+    for (v, o) in (&mut wide).zip(&mut narrow) {
+        for l in 0..LANES {
+            o[l] = v[l] as f32;
+            let a = v[l].abs();
+            bound[l] = if a > bound[l] { a } else { bound[l] };
+        }
+    }
+    for (v, o) in wide.remainder().iter().zip(narrow.into_remainder()) {
+        *o = *v as f32;
+        bound[0] = bound[0].max(v.abs());
+    }
+    bound.into_iter().fold(0.0, f64::max)
+}
+
 /// Linear RGB planes → Lab planes times `scale` (over the shortest of them), with the
 /// vectorised [`cube_root`]; planes with values outside its range are converted again with
 /// the C library's `cbrt`.
@@ -302,39 +325,67 @@ fn convert_planes(
 /// [`levels_to_lab`] written into `planes` (made three planes of `h` rows of `stride ≥ w`
 /// values, 0 past `w`; their memory is reused), each Lab value multiplied by `scale` (SLIC's
 /// `1 / compactness`).
+///
+/// With `narrow` (three such planes one after the other), the values are also written there
+/// rounded to single precision, while each row is in the cache, and the largest magnitude is
+/// returned (0 without).
 pub(crate) fn levels_to_lab_planes(
     levels: &[u8],
     (h, w): (usize, usize),
     lin: &[f64; 256],
     (stride, scale): (usize, f64),
     planes: &mut Vec<Vec<f64>>,
-) {
+    narrow: Option<&mut [f32]>,
+) -> f64 {
     planes.resize_with(3, Vec::new);
     planes.truncate(3);
     for plane in planes.iter_mut() {
         super::resize_for_overwrite(plane, h * stride);
     }
     let [p0, p1, p2] = planes.as_mut_slice() else {
-        return;
+        return 0.0;
     };
     let stride = stride.max(1);
+    // Rows of the narrow planes, or none.
+    let narrow_rows: Vec<Option<[&mut [f32]; 3]>> = match narrow {
+        Some(narrow) => {
+            let (n0, rest) = narrow.split_at_mut(h * stride);
+            let (n1, n2) = rest.split_at_mut(h * stride);
+            n0.chunks_mut(stride)
+                .zip(n1.chunks_mut(stride))
+                .zip(n2.chunks_mut(stride))
+                .map(|((a, b), c)| Some([a, b, c]))
+                .collect()
+        }
+        None => (0..h).map(|_| None).collect(),
+    };
     p0.par_chunks_mut(stride)
         .zip(p1.par_chunks_mut(stride))
         .zip(p2.par_chunks_mut(stride))
         .zip(levels.par_chunks(3 * w.max(1)))
-        .for_each_init(RowPlanes::default, |planes, (((r0, r1), r2), i)| {
-            vectorize(
-                #[inline(always)]
-                || {
-                    planes.expand(i, |n| lin[usize::from(n)]);
-                    lab_planes(&planes.lin, [&mut *r0, &mut *r1, &mut *r2], scale);
-                    for r in [&mut *r0, &mut *r1, &mut *r2] {
-                        let end = w.min(r.len());
-                        r[end..].fill(0.0);
-                    }
-                },
-            )
-        });
+        .zip(narrow_rows)
+        .map_init(
+            RowPlanes::default,
+            |planes, ((((r0, r1), r2), i), narrow)| {
+                vectorize(
+                    #[inline(always)]
+                    || {
+                        planes.expand(i, |n| lin[usize::from(n)]);
+                        lab_planes(&planes.lin, [&mut *r0, &mut *r1, &mut *r2], scale);
+                        for r in [&mut *r0, &mut *r1, &mut *r2] {
+                            let end = w.min(r.len());
+                            r[end..].fill(0.0);
+                        }
+                        [&*r0, &*r1, &*r2]
+                            .into_iter()
+                            .zip(narrow.into_iter().flatten())
+                            .map(|(wide, narrow)| narrow_with_bound(wide, narrow))
+                            .fold(0.0, f64::max)
+                    },
+                )
+            },
+        )
+        .reduce(|| 0.0, f64::max)
 }
 
 /// Linear RGB → Lab for one pixel, with `cbrt` for the cube-root response.

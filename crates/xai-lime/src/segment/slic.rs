@@ -147,12 +147,27 @@ impl Slic {
         let levels = scan.levels.then_some(buffers.levels.as_slice());
         let ratio = 1.0 / self.compactness;
         let wp = padded_width(w);
+        // The usual case, three channels without SLIC-zero, is screened in single precision
+        // (twice the lanes): see `Screen`. The others compute every distance in double
+        // precision.
+        let screened = screen && ch == 3 && !self.slic_zero;
+        let mut narrowed = None;
         match levels {
             // An 8-bit image: the scaled value, and so its gamma expansion, is a function of
             // the level alone, computed once per level instead of once per pixel.
             Some(levels) if self.sigma <= 0.0 => {
                 let lin = level_table(scaled);
-                color::levels_to_lab_planes(levels, (h, w), &lin, (wp, ratio), &mut buffers.planes);
+                let narrow =
+                    screened.then(|| super::aligned_for_overwrite(&mut buffers.narrow, 3 * h * wp));
+                let bound = color::levels_to_lab_planes(
+                    levels,
+                    (h, w),
+                    &lin,
+                    (wp, ratio),
+                    &mut buffers.planes,
+                    narrow,
+                );
+                narrowed = screened.then_some(bound);
             }
             levels => {
                 let mut img = match levels {
@@ -195,7 +210,7 @@ impl Slic {
             spatial_weight,
             self.max_num_iter,
             self.slic_zero,
-            screen,
+            (screened, narrowed),
         );
         // In place: a new array of this size is fresh memory, whose first touch costs a page
         // fault every 4 KiB.
@@ -312,7 +327,9 @@ fn padded_planes(
 }
 
 /// The k-means iterations on the (scaled, padded) planes of `buffers`; returns each pixel's
-/// cluster (−1 if never assigned).
+/// cluster (−1 if never assigned). With `screened`, the assignment is screened in single
+/// precision (three channels only), on `buffers.narrow`; with `narrowed`, the caller has
+/// already filled those planes and gives the planes' largest magnitude.
 #[allow(clippy::too_many_arguments)]
 fn kmeans(
     buffers: &mut Buffers,
@@ -322,7 +339,7 @@ fn kmeans(
     spatial_weight: f64,
     iters: usize,
     slic_zero: bool,
-    screen: bool,
+    (screened, narrowed): (bool, Option<f64>),
 ) -> Vec<i32> {
     let Buffers {
         planes,
@@ -337,28 +354,23 @@ fn kmeans(
     let k = centres.len() / nf;
     let nearest = super::aligned_for_overwrite(nearest, h * wp);
     nearest.fill(-1);
-    // The usual case, three channels without SLIC-zero, is screened in single precision
-    // (twice the lanes): see `Screen`. The others compute every distance in double precision.
-    let screened = screen && ch == 3 && !slic_zero;
-    let mut plane_bound = 0.0f64;
+    let screened = screened && ch == 3;
+    let mut plane_bound = narrowed.unwrap_or(0.0);
     let narrow: &[f32] = if screened {
         let narrow = super::aligned_for_overwrite(narrow, ch * h * wp);
-        for (plane, out) in planes.iter().zip(narrow.chunks_exact_mut(h * wp)) {
+        let fresh = if narrowed.is_some() { 0 } else { ch };
+        for (plane, out) in planes
+            .iter()
+            .zip(narrow.chunks_exact_mut(h * wp))
+            .take(fresh)
+        {
             let bound = out
                 .par_chunks_mut(1 << 14)
                 .zip(plane.par_chunks(1 << 14))
                 .map(|(out, plane)| {
                     vectorize(
                         #[inline(always)]
-                        || {
-                            let mut bound = 0.0f64;
-                            for (o, &v) in out.iter_mut().zip(plane) {
-                                *o = v as f32;
-                                let a = v.abs();
-                                bound = if a > bound { a } else { bound };
-                            }
-                            bound
-                        },
+                        || color::narrow_with_bound(plane, out),
                     )
                 })
                 .reduce(|| 0.0, f64::max);
@@ -1077,7 +1089,7 @@ fn enforce_connectivity(
     let mut map = Framed::new(labels, h, w, (&mut *framed, &mut *framed_out));
     let mut next = start_label;
     let mut fill = RunFill::default();
-    let mut queue: Vec<usize> = Vec::with_capacity(max_size.min(h * w));
+    let mut queue = Queue::default();
     for y in 0..h {
         for start in map.row(y) {
             if map.out[start] >= 0 {
@@ -1090,19 +1102,19 @@ fn enforce_connectivity(
                     continue;
                 };
                 fill.seeds.clear();
-                for &p in &queue[visited..] {
+                for &p in &queue.pixels()[visited..] {
                     fill.seeds
                         .extend([p + 1, p - 1, p + map.stride, p - map.stride]);
                 }
                 let label = map.labels[start];
-                let size =
-                    queue.len() + map.grow_runs(label, next, max_size - queue.len(), &mut fill);
+                let flooded = queue.pixels().len();
+                let size = flooded + map.grow_runs(label, next, max_size - flooded, &mut fill);
                 if size < max_size {
                     next += 1;
                     continue;
                 }
                 // Cut at `max_size`: undone, then flooded as the reference floods it.
-                for &q in &queue {
+                for &q in queue.pixels() {
                     map.out[q] = -1;
                 }
             } else {
@@ -1247,39 +1259,51 @@ impl Framed {
         start: usize,
         next: i32,
         cap: usize,
-        queue: &mut Vec<usize>,
+        queue: &mut Queue,
     ) -> (i32, usize) {
         let (labels, out, stride) = (&self.labels, &mut self.out, self.stride);
         let mut adjacent = next;
         let label = labels[start];
         out[start] = next;
-        queue.clear();
-        queue.push(start);
+        let cap = cap.max(1);
+        // Every push below is at an index under `cap`: the flood stops when it reaches it.
+        if queue.items.len() < cap {
+            queue.items.resize(cap, 0);
+        }
+        let items = &mut queue.items[..cap];
+        items[0] = start;
+        let mut len = 1;
         let mut visited = 0;
-        'flood: while visited < queue.len() && queue.len() < cap {
-            let p = queue[visited];
-            // +x, −x, +y, −y; the frame's label matches none and it is never labelled.
+        'flood: while visited < len && len < cap {
+            let p = items[visited];
+            // +x, −x, +y, −y; the frame's label matches none and it is never labelled. Which
+            // neighbours join is random: without branches, each one is written whether or not.
             for q in [p + 1, p - 1, p + stride, p - stride] {
                 let o = out[q];
-                if labels[q] == label && o == -1 {
-                    out[q] = next;
-                    queue.push(q);
-                    if queue.len() >= cap {
-                        // The rest of `p`'s neighbours are not visited.
-                        break 'flood;
-                    }
-                } else if o >= 0 && o != next {
-                    adjacent = o;
+                let joins = (labels[q] == label) & (o == -1);
+                items[len] = q;
+                len += usize::from(joins);
+                out[q] = if joins { next } else { o };
+                adjacent = if !joins & (o >= 0) & (o != next) {
+                    o
+                } else {
+                    adjacent
+                };
+                if len >= cap {
+                    // The rest of `p`'s neighbours are not visited.
+                    break 'flood;
                 }
             }
             visited += 1;
         }
+        queue.len = len;
         (adjacent, visited)
     }
 
     /// Gives the pixels of a flood (`queue`) the label `adjacent` of the last neighbour it met
     /// if there are fewer than `min_size` of them, as the reference does; whether it did.
-    fn settle_small(&mut self, queue: &[usize], adjacent: i32, min_size: usize) -> bool {
+    fn settle_small(&mut self, queue: &Queue, adjacent: i32, min_size: usize) -> bool {
+        let queue = queue.pixels();
         let small = queue.len() < min_size;
         if small {
             for &q in queue {
@@ -1297,7 +1321,7 @@ impl Framed {
         start: usize,
         next: i32,
         min_size: usize,
-        queue: &mut Vec<usize>,
+        queue: &mut Queue,
     ) -> Option<usize> {
         let (adjacent, visited) = self.flood_until(start, next, min_size, queue);
         (!self.settle_small(queue, adjacent, min_size)).then_some(visited)
@@ -1310,7 +1334,7 @@ impl Framed {
         &mut self,
         start: usize,
         (next, min_size, max_size): (i32, usize, usize),
-        queue: &mut Vec<usize>,
+        queue: &mut Queue,
     ) -> i32 {
         let (adjacent, _) = self.flood_until(start, next, max_size, queue);
         if self.settle_small(queue, adjacent, min_size) {
@@ -1318,6 +1342,20 @@ impl Framed {
         } else {
             next + 1
         }
+    }
+}
+
+/// The pixels of a flood in the order it reached them: the first `len` of `items`, whose
+/// memory only grows, so that a flood writes each pixel without checking for room.
+#[derive(Default)]
+struct Queue {
+    items: Vec<usize>,
+    len: usize,
+}
+
+impl Queue {
+    fn pixels(&self) -> &[usize] {
+        &self.items[..self.len]
     }
 }
 
