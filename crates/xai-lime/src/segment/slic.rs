@@ -425,6 +425,13 @@ fn kmeans(
                 .filter(|v| !v.is_nan())
                 .fold(plane_bound, |m, v| m.max(v.abs()));
             let screen = Screen {
+                spatial_only: spatial_decides(
+                    centres_ro,
+                    &boxes,
+                    (h, w),
+                    spatial_weight,
+                    colour_bound,
+                ),
                 planes: [planes_ro[0], planes_ro[1], planes_ro[2]],
                 narrow,
                 plane_len: h * wp,
@@ -675,6 +682,46 @@ struct Screen<'a> {
     centres: &'a [f64],
     spatial_weight: f64,
     gap: Gap,
+    /// Whether the spatial distances alone decide, exactly in single precision (see
+    /// [`spatial_decides`]): the first iteration, where the screen would leave the many
+    /// pixels at equal distances from two grid points undecided.
+    spatial_only: bool,
+}
+
+/// Whether the nearest cluster of every pixel is the first, in order, at the smallest
+/// Δy² + Δx² = P, an integer computed exactly in single precision: true when every cluster
+/// with a window has the same colour and an integral position (the first iteration's grid
+/// points and colour 0) on an image of at most 2048 rows and columns (P < 2²³).
+///
+/// Then every cluster's double precision distance to a pixel is d = (P·w) + C, with the same
+/// colour part C, each operation rounded. Both roundings grow with P, so equal P give equal d;
+/// and P grows by at least 1 from one value to the next, so d grows strictly as long as the
+/// weight w exceeds the two roundings, at most 2·ulp(d) together: checked against a bound on d
+/// (P ≤ h² + w², C ≤ 3·(2·`colour_bound`)²) with a factor of 2 to spare.
+fn spatial_decides(
+    centres: &[f64],
+    boxes: &[Option<(usize, usize, usize, usize)>],
+    (h, w): (usize, usize),
+    spatial_weight: f64,
+    colour_bound: f64,
+) -> bool {
+    if h.max(w) > 2048 {
+        return false;
+    }
+    let mut windowed = centres
+        .chunks_exact(6)
+        .zip(boxes)
+        .filter_map(|(cen, b)| b.map(|_| cen));
+    let Some(first) = windowed.clone().next() else {
+        return false;
+    };
+    let alike = |cen: &[f64]| {
+        let colour = cen[3..].iter().zip(&first[3..]);
+        let integral = cen[1].fract() == 0.0 && cen[2].fract() == 0.0;
+        cen[0] == 0.0 && integral && colour.into_iter().all(|(a, b)| a.to_bits() == b.to_bits())
+    };
+    let largest = (h * h + w * w) as f64 * spatial_weight + 12.0 * colour_bound * colour_bound;
+    windowed.all(alike) && spatial_weight > 4.0 * (largest + 1.0) * f64::EPSILON
 }
 
 /// The bound on single precision rounding of [`Screen`]: error(d) = u·(a·√d + 7d).
@@ -865,6 +912,29 @@ impl WithSimd for AssignRows<'_, '_> {
             for r in 0..rows {
                 let y = y0 + r;
                 let at = r * wp + x_lo;
+                if screen.spatial_only {
+                    let (labels, _) = S::as_mut_simd_i32s(&mut near[at..at + LANES]);
+                    for (j, label) in labels.iter_mut().enumerate() {
+                        let mut best = infinity;
+                        let mut nearest = *label;
+                        for cluster in tile.iter() {
+                            let row_term = cluster.row_terms[r];
+                            if row_term == f32::INFINITY {
+                                continue;
+                            }
+                            let spatial = simd.add_f32s(
+                                S::as_simd_f32s(&cluster.column_terms).0[j],
+                                simd.splat_f32s(row_term),
+                            );
+                            let closer = simd.less_than_f32s(spatial, best);
+                            best = simd.min_f32s(spatial, best);
+                            nearest =
+                                simd.select_i32s(closer, simd.splat_i32s(cluster.label), nearest);
+                        }
+                        *label = nearest;
+                    }
+                    continue;
+                }
                 let (c0, _) = S::as_simd_f32s(&p0[at..at + LANES]);
                 let (c1, _) = S::as_simd_f32s(&p1[at..at + LANES]);
                 let (c2, _) = S::as_simd_f32s(&p2[at..at + LANES]);
