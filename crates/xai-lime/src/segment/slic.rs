@@ -1599,6 +1599,28 @@ mod tests {
     /// [`Gap::error`] bounds the difference between the single and the double precision
     /// distance, on random centres and pixels and where the colour differences vanish.
     #[test]
+    fn the_spatial_distance_decides_only_for_alike_centres_on_grid_points() {
+        let window = Some((0, 10, 0, 10));
+        let grid = [0.0, 5.0, 7.0, 0.0, 0.0, 0.0, 0.0, 5.0, 17.0, 0.0, 0.0, 0.0];
+        let decides = |centres: &[f64], boxes: &[_], size: usize, colour_bound: f64| {
+            spatial_decides(centres, boxes, (size, size), 1.0 / 100.0, colour_bound)
+        };
+        assert!(decides(&grid, &[window, window], 224, 30.0));
+        let mut moved = grid;
+        moved[8] = 17.5;
+        assert!(!decides(&moved, &[window, window], 224, 30.0));
+        // A cluster without a window does not count.
+        assert!(decides(&moved, &[window, None], 224, 30.0));
+        let mut coloured = grid;
+        coloured[10] = 0.25;
+        assert!(!decides(&coloured, &[window, window], 224, 30.0));
+        assert!(!decides(&grid, &[window, window], 4096, 30.0));
+        // Colour distances so large that a step of w in P is lost to their rounding.
+        assert!(!decides(&grid, &[window, window], 224, 1e8));
+        assert!(!decides(&grid, &[None, None], 224, 30.0));
+    }
+
+    #[test]
     fn the_gap_bounds_the_rounding_of_a_distance() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(5);
         let mut worst = 0.0f64;
