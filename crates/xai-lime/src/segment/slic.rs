@@ -384,7 +384,7 @@ fn kmeans(
     let mut max_color = vec![1.0f64; k];
     let mut labelled_rows = vec![(h, 0usize); k];
     let xf: Vec<f64> = (0..wp).map(|x| x as f64).collect();
-    for _ in 0..iters {
+    for iteration in 0..iters {
         if !screened {
             dist.fill(f64::MAX);
         }
@@ -500,6 +500,10 @@ fn kmeans(
                         },
                     )
                 });
+        }
+        // The labels are the last assignment's: the centres it would give are never used.
+        if iteration + 1 == iters {
+            break;
         }
         // Update: means of position and colour. Positions are integers, whose sums are exact
         // in any order (far below 2⁵³); colours are summed per cluster in raster order, as
