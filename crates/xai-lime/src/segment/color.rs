@@ -292,8 +292,8 @@ pub(crate) fn narrow_with_bound(wide: &[f64], narrow: &mut [f32]) -> f64 {
 }
 
 /// Linear RGB planes → Lab planes times `scale` (over the shortest of them), with the
-/// vectorised [`cube_root`]; planes with values outside its range are converted again with
-/// the C library's `cbrt`.
+/// vectorised [`cube_root`], or with the C library's `cbrt` where any value is outside its
+/// range.
 #[inline(always)]
 fn lab_planes(lin: &[Vec<f64>; 3], out: [&mut [f64]; 3], scale: f64) {
     let in_range = lin
