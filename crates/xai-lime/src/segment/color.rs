@@ -391,29 +391,22 @@ pub(crate) fn levels_to_lab_planes(
 /// Linear RGB → Lab for one pixel, with `cbrt` for the cube-root response.
 #[inline(always)]
 fn linear_to_lab(lin: [f64; 3], cbrt: impl Fn(f64) -> f64 + Copy) -> [f64; 3] {
-    lab_lanes::<1>(lin.map(|v| [v]), cbrt).map(|[v]| v)
-}
-
-/// Linear RGB → Lab for `N` pixels given channel by channel.
-#[inline(always)]
-fn lab_lanes<const N: usize>(
-    lin: [[f64; N]; 3],
-    cbrt: impl Fn(f64) -> f64 + Copy,
-) -> [[f64; N]; 3] {
-    let mut f = [[0.0; N]; 3];
-    for (k, row) in XYZ_FROM_RGB.iter().enumerate() {
-        for p in 0..N {
-            let xyz = lin[2][p].mul_add(row[2], lin[1][p].mul_add(row[1], lin[0][p] * row[0]));
-            let t = xyz / WHITE_D65[k];
-            // Both sides are computed so the choice is a select, not a branch.
-            let (root, linear) = (cbrt(t), 7.787 * t + 16.0 / 116.0);
-            f[k][p] = if t > 0.008856 { root } else { linear };
+    let f = std::array::from_fn::<f64, 3, _>(|k| {
+        let row = XYZ_FROM_RGB[k];
+        let xyz = lin[2].mul_add(row[2], lin[1].mul_add(row[1], lin[0] * row[0]));
+        let t = xyz / WHITE_D65[k];
+        // Both sides are computed so the choice is a select, not a branch.
+        let (root, linear) = (cbrt(t), 7.787 * t + 16.0 / 116.0);
+        if t > 0.008856 {
+            root
+        } else {
+            linear
         }
-    }
+    });
     [
-        std::array::from_fn(|p| 116.0 * f[1][p] - 16.0),
-        std::array::from_fn(|p| 500.0 * (f[0][p] - f[1][p])),
-        std::array::from_fn(|p| 200.0 * (f[1][p] - f[2][p])),
+        116.0 * f[1] - 16.0,
+        500.0 * (f[0] - f[1]),
+        200.0 * (f[1] - f[2]),
     ]
 }
 
