@@ -857,6 +857,22 @@ struct TileCluster {
     label: i32,
 }
 
+impl TileCluster {
+    /// The spatial distance (Δz² + Δy² + Δx², unweighted) to the `j`-th vector of pixels of
+    /// the tile's row `r`, ∞ in lanes outside the window; `None` where the window misses the
+    /// row.
+    #[inline(always)]
+    fn spatial<S: Simd>(&self, simd: S, r: usize, j: usize) -> Option<S::f32s> {
+        let row_term = self.row_terms[r];
+        (row_term != f32::INFINITY).then(|| {
+            simd.add_f32s(
+                S::as_simd_f32s(&self.column_terms).0[j],
+                simd.splat_f32s(row_term),
+            )
+        })
+    }
+}
+
 impl WithSimd for AssignRows<'_, '_> {
     type Output = ();
 
@@ -922,14 +938,9 @@ impl WithSimd for AssignRows<'_, '_> {
                         let mut best = infinity;
                         let mut nearest = *label;
                         for cluster in tile.iter() {
-                            let row_term = cluster.row_terms[r];
-                            if row_term == f32::INFINITY {
+                            let Some(spatial) = cluster.spatial(simd, r, j) else {
                                 continue;
-                            }
-                            let spatial = simd.add_f32s(
-                                S::as_simd_f32s(&cluster.column_terms).0[j],
-                                simd.splat_f32s(row_term),
-                            );
+                            };
                             let closer = simd.less_than_f32s(spatial, best);
                             best = simd.min_f32s(spatial, best);
                             nearest =
@@ -950,10 +961,9 @@ impl WithSimd for AssignRows<'_, '_> {
                     let mut second = best;
                     let mut nearest = *label;
                     for cluster in tile.iter() {
-                        let row_term = cluster.row_terms[r];
-                        if row_term == f32::INFINITY {
+                        let Some(spatial) = cluster.spatial(simd, r, j) else {
                             continue;
-                        }
+                        };
                         let [m0, m1, m2] = cluster.colour;
                         let t0 = simd.sub_f32s(v0, simd.splat_f32s(m0));
                         let t1 = simd.sub_f32s(v1, simd.splat_f32s(m1));
@@ -965,10 +975,6 @@ impl WithSimd for AssignRows<'_, '_> {
                             t2,
                             t2,
                             simd.mul_add_e_f32s(t1, t1, simd.mul_f32s(t0, t0)),
-                        );
-                        let spatial = simd.add_f32s(
-                            S::as_simd_f32s(&cluster.column_terms).0[j],
-                            simd.splat_f32s(row_term),
                         );
                         let d =
                             simd.transmute_u32s_f32s(simd.mul_add_e_f32s(spatial, weight, colour));
