@@ -358,23 +358,21 @@ fn kmeans(
     let mut plane_bound = narrowed.unwrap_or(0.0);
     let narrow: &[f32] = if screened {
         let narrow = super::aligned_for_overwrite(narrow, ch * h * wp);
-        let fresh = if narrowed.is_some() { 0 } else { ch };
-        for (plane, out) in planes
-            .iter()
-            .zip(narrow.chunks_exact_mut(h * wp))
-            .take(fresh)
-        {
-            let bound = out
-                .par_chunks_mut(1 << 14)
-                .zip(plane.par_chunks(1 << 14))
-                .map(|(out, plane)| {
-                    vectorize(
-                        #[inline(always)]
-                        || color::narrow_with_bound(plane, out),
-                    )
-                })
-                .reduce(|| 0.0, f64::max);
-            plane_bound = plane_bound.max(bound);
+        // Unless the Lab conversion already wrote them.
+        if narrowed.is_none() {
+            for (plane, out) in planes.iter().zip(narrow.chunks_exact_mut(h * wp)) {
+                let bound = out
+                    .par_chunks_mut(1 << 14)
+                    .zip(plane.par_chunks(1 << 14))
+                    .map(|(out, plane)| {
+                        vectorize(
+                            #[inline(always)]
+                            || color::narrow_with_bound(plane, out),
+                        )
+                    })
+                    .reduce(|| 0.0, f64::max);
+                plane_bound = plane_bound.max(bound);
+            }
         }
         narrow
     } else {
