@@ -205,7 +205,7 @@ impl Slic {
         let labels = kmeans(
             &mut buffers,
             (h, w, wp),
-            &mut centres,
+            &centres,
             (wy, wx),
             spatial_weight,
             self.max_num_iter,
@@ -326,16 +326,21 @@ fn padded_planes(
     }
 }
 
-/// The k-means iterations on the (scaled, padded) planes of `buffers`; returns each pixel's
-/// cluster (−1 if never assigned). With `screened`, the assignment is screened in single
-/// precision (three channels only), on `buffers.narrow`; with `narrowed`, the caller has
-/// already filled those planes and gives the planes' largest magnitude.
+/// The k-means iterations on the (scaled, padded) planes of `buffers`, from the centres
+/// `initial`; returns each pixel's cluster (−1 if never assigned). With `screened`, the
+/// assignment is screened in single precision (three channels only), on `buffers.narrow`;
+/// with `narrowed`, the caller has already filled those planes and gives the planes' largest
+/// magnitude.
+///
+/// The iterations run on every thread of the pool at once, phase by phase ([`Phases`]):
+/// each thread keeps its own copy of the centres, all equal, and the threads share the label
+/// map and each update's sums.
 #[allow(clippy::too_many_arguments)]
 fn kmeans(
     buffers: &mut Buffers,
     (h, w, wp): (usize, usize, usize),
-    centres: &mut [f64],
-    (wy, wx): (f64, f64),
+    initial: &[f64],
+    window: (f64, f64),
     spatial_weight: f64,
     iters: usize,
     slic_zero: bool,
@@ -351,12 +356,12 @@ fn kmeans(
     let planes: &[Vec<f64>] = planes;
     let ch = planes.len();
     let nf = 3 + ch;
-    let k = centres.len() / nf;
+    let k = initial.len() / nf;
     let nearest = super::aligned_for_overwrite(nearest, h * wp);
     nearest.fill(-1);
     let screened = screened && ch == 3;
     let mut plane_bound = narrowed.unwrap_or(0.0);
-    let narrow: &[f32] = if screened {
+    let (narrow, dist): (&[f32], &mut [f64]) = if screened {
         let narrow = super::aligned_for_overwrite(narrow, ch * h * wp);
         // Unless the Lab conversion already wrote them.
         if narrowed.is_none() {
@@ -374,147 +379,432 @@ fn kmeans(
                 plane_bound = plane_bound.max(bound);
             }
         }
-        narrow
+        (narrow, &mut [])
     } else {
         super::resize_for_overwrite(dist, h * wp);
-        &[]
+        (&[], dist.as_mut_slice())
     };
-    let mut max_color = vec![1.0f64; k];
-    let mut labelled_rows = vec![(h, 0usize); k];
-    let xf: Vec<f64> = (0..wp).map(|x| x as f64).collect();
-    for iteration in 0..iters {
-        if !screened {
-            dist.fill(f64::MAX);
-        }
-        // Assignment. Clusters are visited in order, so each pixel sees them in the same
-        // order as scikit-image; rows are independent and run in parallel.
-        let boxes: Vec<Option<(usize, usize, usize, usize)>> = (0..k)
-            .map(|c| {
-                let cy = centres[c * nf + 1];
-                let cx = centres[c * nf + 2];
-                if cy.is_nan() || cx.is_nan() {
-                    return None;
-                }
-                let y0 = (cy - wy).max(0.0) as usize;
-                let y1 = (cy + wy + 1.0).min(h as f64) as usize;
-                let x0 = (cx - wx).max(0.0) as usize;
-                let x1 = (cx + wx + 1.0).min(w as f64) as usize;
-                (x0 < x1).then_some((y0, y1, x0, x1))
+    let threads = rayon::current_num_threads().max(1);
+    let run = KMeans {
+        planes: planes.iter().map(Vec::as_slice).collect(),
+        narrow,
+        plane_bound,
+        size: (h, w, wp),
+        window,
+        spatial_weight,
+        iters,
+        slic_zero,
+        screened,
+        // The three-channel update runs one group of clusters per thread; the others in one.
+        groups: if ch == 3 {
+            threads.clamp(1, k.max(1))
+        } else {
+            1
+        },
+    };
+    let block_len = wp * BLOCK_ROWS;
+    let mut dist_blocks = dist.chunks_mut(block_len);
+    let shared = Shared {
+        blocks: nearest
+            .chunks_mut(block_len)
+            .map(|near| {
+                let dist = dist_blocks.next().unwrap_or_default();
+                std::sync::RwLock::new(LabelBlock { near, dist })
             })
-            .collect();
-        // A pixel keeps its label while no window covers it, so a cluster's pixels lie in
-        // the rows its windows have covered in any iteration so far.
-        for (rows, b) in labelled_rows.iter_mut().zip(&boxes) {
-            if let Some((y0, y1, _, _)) = *b {
-                *rows = (rows.0.min(y0), rows.1.max(y1));
+            .collect(),
+        phases: Phases::new(3 * iters),
+        sums: (0..iters * run.groups)
+            .map(|_| std::sync::OnceLock::new())
+            .collect(),
+        max_colours: (0..iters).map(|_| std::sync::OnceLock::new()).collect(),
+        finished: std::sync::atomic::AtomicBool::new(false),
+    };
+    rayon::scope(|s| {
+        for _ in 1..threads {
+            s.spawn(|_| run.take_part(&shared, initial));
+        }
+        run.take_part(&shared, initial);
+    });
+    drop(shared);
+    // Row by row: a flattening iterator would not know the length, and grow the array.
+    let mut labels = Vec::with_capacity(h * w);
+    for row in nearest.chunks_exact(wp) {
+        labels.extend_from_slice(&row[..w]);
+    }
+    labels
+}
+
+/// A cluster's window: rows `y0..y1` and columns `x0..x1`, as `(y0, y1, x0, x1)`; `None` for
+/// an empty cluster, or a window with no column in the image.
+type Window = Option<(usize, usize, usize, usize)>;
+
+/// What every thread of [`kmeans`] reads.
+struct KMeans<'a> {
+    planes: Vec<&'a [f64]>,
+    narrow: &'a [f32],
+    /// The largest magnitude in `planes`.
+    plane_bound: f64,
+    /// Rows, columns, padded columns.
+    size: (usize, usize, usize),
+    /// The half height and half width of a cluster's window.
+    window: (f64, f64),
+    spatial_weight: f64,
+    iters: usize,
+    slic_zero: bool,
+    screened: bool,
+    /// Groups of clusters in an update, each summed by one thread.
+    groups: usize,
+}
+
+/// What the threads of [`kmeans`] share: the label map, in blocks of [`BLOCK_ROWS`] rows
+/// (each assigned by one thread and then read by all), and the results of each iteration's
+/// update, written once.
+struct Shared<'a> {
+    blocks: Vec<std::sync::RwLock<LabelBlock<'a>>>,
+    phases: Phases,
+    /// Iteration by iteration, each group's sums.
+    sums: Vec<std::sync::OnceLock<GroupSums>>,
+    /// Iteration by iteration, SLIC-zero's largest colour distance of each cluster.
+    max_colours: Vec<std::sync::OnceLock<Vec<f64>>>,
+    /// Set by the first thread through every phase: one starting later has nothing to do.
+    finished: std::sync::atomic::AtomicBool,
+}
+
+/// [`BLOCK_ROWS`] padded rows of the label map, and of the double precision distances when
+/// the assignment is not screened (else empty).
+struct LabelBlock<'a> {
+    near: &'a mut [i32],
+    dist: &'a mut [f64],
+}
+
+impl Shared<'_> {
+    /// Calls `f(y, labels)` for each row `y` of `rows` in order, with the row's `w` labels.
+    fn for_rows(
+        &self,
+        rows: std::ops::Range<usize>,
+        (w, wp): (usize, usize),
+        mut f: impl FnMut(usize, &[i32]),
+    ) {
+        if rows.is_empty() {
+            return;
+        }
+        for b in rows.start / BLOCK_ROWS..=(rows.end - 1) / BLOCK_ROWS {
+            let Some(block) = self.blocks.get(b) else {
+                return;
+            };
+            let block = block.read().unwrap_or_else(|e| e.into_inner());
+            let y0 = b * BLOCK_ROWS;
+            for y in rows.start.max(y0)..rows.end.min(y0 + BLOCK_ROWS) {
+                let first = (y - y0) * wp;
+                if let Some(row) = block.near.get(first..first + w) {
+                    f(y, row);
+                }
             }
         }
-        let centres_ro: &[f64] = centres;
-        let max_color_ro: &[f64] = &max_color;
-        let planes_ro: Vec<&[f64]> = planes.iter().map(Vec::as_slice).collect();
-        let distance_to = |c: usize, y: usize| {
-            let cen = &centres_ro[c * nf..(c + 1) * nf];
-            Distance::new(cen, y, spatial_weight, slic_zero.then_some(max_color_ro[c]))
+    }
+}
+
+/// Work split into phases that run one after the other on several threads without forking
+/// and joining in between: a phase is a number of units, each claimed by whichever thread
+/// asks first, and a thread leaves a phase when all its units are done. A thread that starts
+/// late, or never, leaves more units to the others, so no thread waits on one that is not
+/// running; and a fork and join per phase, each waking a sleeping thread, cost more than a
+/// phase of SLIC's small images takes.
+struct Phases {
+    claimed: Vec<std::sync::atomic::AtomicUsize>,
+    done: Vec<std::sync::atomic::AtomicUsize>,
+}
+
+impl Phases {
+    fn new(n: usize) -> Self {
+        let counters = || {
+            (0..n)
+                .map(|_| std::sync::atomic::AtomicUsize::new(0))
+                .collect()
         };
-        if screened {
-            let colour_bound = centres_ro
+        Self {
+            claimed: counters(),
+            done: counters(),
+        }
+    }
+
+    /// Does units of `phase` (of `units`) with `work` until none is left, then waits until
+    /// every unit is done, by this thread or another.
+    fn run(&self, phase: usize, units: usize, mut work: impl FnMut(usize)) {
+        use std::sync::atomic::Ordering;
+        let (Some(claimed), Some(done)) = (self.claimed.get(phase), self.done.get(phase)) else {
+            return;
+        };
+        /// Counts a unit done even if its work panics, so that no thread waits for it forever
+        /// (the panic then reaches the caller of the pool's scope).
+        struct Done<'a>(&'a std::sync::atomic::AtomicUsize);
+        impl Drop for Done<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, Ordering::Release);
+            }
+        }
+        loop {
+            let unit = claimed.fetch_add(1, Ordering::Relaxed);
+            if unit >= units {
+                break;
+            }
+            let _done = Done(done);
+            work(unit);
+        }
+        // Units take microseconds: spin first, and give the core away only after that long.
+        let mut spins = 0u32;
+        while done.load(Ordering::Acquire) < units {
+            if spins < 1 << 6 {
+                spins += 1;
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    }
+}
+
+/// One update's sums over a group of clusters, from `first` on: pixels, their rows and
+/// columns, and their colours (`ch` per cluster), each summed in raster order.
+struct GroupSums {
+    first: usize,
+    count: Vec<u64>,
+    yx: Vec<(u64, u64)>,
+    colour: Vec<f64>,
+}
+
+impl KMeans<'_> {
+    /// One thread's part of the iterations.
+    fn take_part(&self, shared: &Shared<'_>, initial: &[f64]) {
+        use std::sync::atomic::Ordering;
+        if shared.finished.load(Ordering::Acquire) {
+            return;
+        }
+        let (h, w, wp) = self.size;
+        let (wy, wx) = self.window;
+        let ch = self.planes.len();
+        let nf = 3 + ch;
+        let k = initial.len() / nf;
+        let mut centres = initial.to_vec();
+        let mut max_color = vec![1.0f64; k];
+        let mut labelled_rows = vec![(h, 0usize); k];
+        let mut covering = Vec::new();
+        let mut scratch = AssignScratch::default();
+        let mut buf: Vec<f64> = Vec::new();
+        let xf: Vec<f64> = (0..wp).map(|x| x as f64).collect();
+        for iteration in 0..self.iters {
+            let boxes: Vec<Window> = centres
                 .chunks_exact(nf)
-                .flat_map(|cen| &cen[3..])
-                .filter(|v| !v.is_nan())
-                .fold(plane_bound, |m, v| m.max(v.abs()));
-            let screen = Screen {
-                spatial_only: spatial_decides(
-                    centres_ro,
-                    &boxes,
-                    (h, w),
-                    spatial_weight,
-                    colour_bound,
-                ),
-                planes: [planes_ro[0], planes_ro[1], planes_ro[2]],
-                narrow,
-                plane_len: h * wp,
-                wp,
-                boxes: &boxes,
-                centres: centres_ro,
-                spatial_weight,
-                gap: Gap::new(colour_bound, h.max(w) as f64, spatial_weight),
+                .map(|cen| {
+                    let (cy, cx) = (cen[1], cen[2]);
+                    if cy.is_nan() || cx.is_nan() {
+                        return None;
+                    }
+                    let y0 = (cy - wy).max(0.0) as usize;
+                    let y1 = (cy + wy + 1.0).min(h as f64) as usize;
+                    let x0 = (cx - wx).max(0.0) as usize;
+                    let x1 = (cx + wx + 1.0).min(w as f64) as usize;
+                    (x0 < x1).then_some((y0, y1, x0, x1))
+                })
+                .collect();
+            // A pixel keeps its label while no window covers it, so a cluster's pixels lie in
+            // the rows its windows have covered in any iteration so far.
+            for (rows, b) in labelled_rows.iter_mut().zip(&boxes) {
+                if let Some((y0, y1, _, _)) = *b {
+                    *rows = (rows.0.min(y0), rows.1.max(y1));
+                }
+            }
+            // Assignment, block by block of rows. Each pixel sees the clusters in order, as
+            // in scikit-image.
+            let phase = 3 * iteration;
+            let blocks = shared.blocks.len();
+            let covering_rows = |covering: &mut Vec<usize>, y0: usize, y1: usize| {
+                covering.clear();
+                covering.extend(boxes.iter().enumerate().filter_map(|(c, b)| match *b {
+                    Some((cy0, cy1, _, _)) if cy0 < y1 && y0 < cy1 => Some(c),
+                    _ => None,
+                }));
             };
-            nearest
-                .par_chunks_mut(wp * BLOCK_ROWS)
-                .enumerate()
-                .for_each_init(
-                    || (Vec::new(), AssignScratch::default()),
-                    |(covering, scratch), (b, near_block)| {
-                        let y0 = b * BLOCK_ROWS;
-                        let y1 = y0 + near_block.len() / wp;
-                        covering.clear();
-                        covering.extend(boxes.iter().enumerate().filter_map(|(c, b)| match *b {
-                            Some((cy0, cy1, _, _)) if cy0 < y1 && y0 < cy1 => Some(c),
-                            _ => None,
-                        }));
-                        screen.assign_rows(y0, near_block, covering, scratch);
-                    },
-                );
-        } else {
-            nearest
-                .par_chunks_mut(wp)
-                .zip(dist.par_chunks_mut(wp))
-                .enumerate()
-                .for_each_init(Vec::new, |buf: &mut Vec<f64>, (y, (near_row, dist_row))| {
-                    vectorize(
-                        #[inline(always)]
-                        || {
-                            let rows: Vec<&[f64]> =
-                                planes_ro.iter().map(|p| &p[y * wp..(y + 1) * wp]).collect();
-                            for (c, b) in boxes.iter().enumerate() {
-                                let Some((y0, y1, x0, x1)) = *b else { continue };
-                                if y < y0 || y >= y1 {
-                                    continue;
-                                }
-                                let cen = &centres_ro[c * nf..(c + 1) * nf];
-                                let distance = distance_to(c, y);
-                                let (x0f, x1f) = (x0 as f64, x1 as f64);
-                                let label = c as i32;
-                                let span = x0 / LANES * LANES..x1.div_ceil(LANES) * LANES;
-                                // Colour distances of the window row, channel by channel.
-                                buf.clear();
-                                buf.resize(span.len(), 0.0);
-                                for (row, &m) in rows.iter().zip(&cen[3..]) {
-                                    for (o, v) in buf.iter_mut().zip(&row[span.clone()]) {
-                                        let t = v - m;
-                                        *o += t * t;
-                                    }
-                                }
-                                for (((&dc, &x), d_old), n_old) in buf
-                                    .iter()
-                                    .zip(&xf[span.clone()])
-                                    .zip(dist_row[span.clone()].iter_mut())
-                                    .zip(near_row[span].iter_mut())
-                                {
-                                    let inside = (x >= x0f) & (x < x1f);
-                                    relax(inside, distance.of(dc, x), label, d_old, n_old);
-                                }
-                            }
-                        },
-                    )
+            if self.screened {
+                let colour_bound = centres
+                    .chunks_exact(nf)
+                    .flat_map(|cen| &cen[3..])
+                    .filter(|v| !v.is_nan())
+                    .fold(self.plane_bound, |m, v| m.max(v.abs()));
+                let screen = Screen {
+                    spatial_only: spatial_decides(
+                        &centres,
+                        &boxes,
+                        (h, w),
+                        self.spatial_weight,
+                        colour_bound,
+                    ),
+                    planes: [self.planes[0], self.planes[1], self.planes[2]],
+                    narrow: self.narrow,
+                    plane_len: h * wp,
+                    wp,
+                    boxes: &boxes,
+                    centres: &centres,
+                    spatial_weight: self.spatial_weight,
+                    gap: Gap::new(colour_bound, h.max(w) as f64, self.spatial_weight),
+                };
+                shared.phases.run(phase, blocks, |b| {
+                    let mut block = shared.blocks[b].write().unwrap_or_else(|e| e.into_inner());
+                    let y0 = b * BLOCK_ROWS;
+                    covering_rows(&mut covering, y0, y0 + block.near.len() / wp);
+                    screen.assign_rows(y0, block.near, &covering, &mut scratch);
                 });
+            } else {
+                shared.phases.run(phase, blocks, |b| {
+                    let mut block = shared.blocks[b].write().unwrap_or_else(|e| e.into_inner());
+                    let LabelBlock { near, dist } = &mut *block;
+                    dist.fill(f64::MAX);
+                    let y0 = b * BLOCK_ROWS;
+                    for (r, (near_row, dist_row)) in near
+                        .chunks_exact_mut(wp)
+                        .zip(dist.chunks_exact_mut(wp))
+                        .enumerate()
+                    {
+                        self.assign_row_exactly(
+                            y0 + r,
+                            (near_row, dist_row),
+                            (&centres, &boxes, &max_color),
+                            (&xf, &mut buf),
+                        );
+                    }
+                });
+            }
+            // The labels are the last assignment's: the centres it would give are never used.
+            if iteration + 1 == self.iters {
+                break;
+            }
+            let sums = &shared.sums[iteration * self.groups..(iteration + 1) * self.groups];
+            shared.phases.run(phase + 1, self.groups, |g| {
+                // Set once: this thread alone claimed the unit.
+                let _ = sums[g].set(self.group_sums(shared, g, k, &labelled_rows));
+            });
+            for group in sums.iter().filter_map(std::sync::OnceLock::get) {
+                for (i, &n) in group.count.iter().enumerate() {
+                    let c = group.first + i;
+                    let n = n as f64;
+                    let cen = &mut centres[c * nf..(c + 1) * nf];
+                    // 0/0 = NaN: an empty cluster never wins again.
+                    cen[0] = 0.0 / n;
+                    cen[1] = group.yx[i].0 as f64 / n;
+                    cen[2] = group.yx[i].1 as f64 / n;
+                    for (v, &sum) in cen[3..].iter_mut().zip(&group.colour[i * ch..(i + 1) * ch]) {
+                        *v = sum / n;
+                    }
+                }
+            }
+            if self.slic_zero {
+                let slot = &shared.max_colours[iteration];
+                shared.phases.run(phase + 2, 1, |_| {
+                    let mut grown = max_color.clone();
+                    shared.for_rows(0..h, (w, wp), |y, row| {
+                        for (x, &l) in row.iter().enumerate() {
+                            if l < 0 {
+                                continue;
+                            }
+                            let c = l as usize;
+                            let mut dc = 0.0;
+                            for (plane, m) in
+                                self.planes.iter().zip(&centres[c * nf + 3..(c + 1) * nf])
+                            {
+                                let t = plane[y * wp + x] - m;
+                                dc += t * t;
+                            }
+                            if grown[c] < dc {
+                                grown[c] = dc;
+                            }
+                        }
+                    });
+                    let _ = slot.set(grown);
+                });
+                if let Some(grown) = slot.get() {
+                    max_color.clone_from(grown);
+                }
+            }
         }
-        // The labels are the last assignment's: the centres it would give are never used.
-        if iteration + 1 == iters {
-            break;
-        }
-        // Update: means of position and colour. Positions are integers, whose sums are exact
-        // in any order (far below 2⁵³); colours are summed per cluster in raster order, as
-        // scikit-image does. Every pixel adds to its cluster's sums in memory, without
-        // branches: runs of equal labels are short (about 5 pixels on a photo), and a branch
-        // at the end of each is mispredicted. Unassigned pixels (−1) go to a slot past the
-        // clusters.
-        let slot = |l: i32| if l < 0 { k } else { l as usize };
-        let mut count = vec![0u64; k + 1];
-        let mut sum_yx = vec![(0u64, 0u64); k + 1];
-        let mut colour_sums = vec![0.0f64; (k + 1) * ch];
-        if let [p0, p1, p2] = planes {
-            // One pass, each cluster's sums in one cache line.
+        shared.finished.store(true, Ordering::Release);
+    }
+
+    /// The double precision assignment of row `y` (the unscreened one): relaxes `near_row`'s
+    /// labels and `dist_row`'s distances with every cluster whose window covers the row.
+    fn assign_row_exactly(
+        &self,
+        y: usize,
+        (near_row, dist_row): (&mut [i32], &mut [f64]),
+        (centres, boxes, max_color): (&[f64], &[Window], &[f64]),
+        (xf, buf): (&[f64], &mut Vec<f64>),
+    ) {
+        let wp = self.size.2;
+        let nf = 3 + self.planes.len();
+        vectorize(
+            #[inline(always)]
+            || {
+                let rows: Vec<&[f64]> = self
+                    .planes
+                    .iter()
+                    .map(|p| &p[y * wp..(y + 1) * wp])
+                    .collect();
+                for (c, b) in boxes.iter().enumerate() {
+                    let Some((y0, y1, x0, x1)) = *b else { continue };
+                    if y < y0 || y >= y1 {
+                        continue;
+                    }
+                    let cen = &centres[c * nf..(c + 1) * nf];
+                    let colour_scale = self.slic_zero.then_some(max_color[c]);
+                    let distance = Distance::new(cen, y, self.spatial_weight, colour_scale);
+                    let (x0f, x1f) = (x0 as f64, x1 as f64);
+                    let label = c as i32;
+                    let span = x0 / LANES * LANES..x1.div_ceil(LANES) * LANES;
+                    // Colour distances of the window row, channel by channel.
+                    buf.clear();
+                    buf.resize(span.len(), 0.0);
+                    for (row, &m) in rows.iter().zip(&cen[3..]) {
+                        for (o, v) in buf.iter_mut().zip(&row[span.clone()]) {
+                            let t = v - m;
+                            *o += t * t;
+                        }
+                    }
+                    for (((&dc, &x), d_old), n_old) in buf
+                        .iter()
+                        .zip(&xf[span.clone()])
+                        .zip(dist_row[span.clone()].iter_mut())
+                        .zip(near_row[span].iter_mut())
+                    {
+                        let inside = (x >= x0f) & (x < x1f);
+                        relax(inside, distance.of(dc, x), label, d_old, n_old);
+                    }
+                }
+            },
+        )
+    }
+
+    /// Group `g`'s sums, for the update: means of position and colour. Positions are
+    /// integers, whose sums are exact in any order (far below 2⁵³); colours are summed per
+    /// cluster in raster order, as scikit-image does.
+    fn group_sums(
+        &self,
+        shared: &Shared<'_>,
+        g: usize,
+        k: usize,
+        labelled_rows: &[(usize, usize)],
+    ) -> GroupSums {
+        let (h, w, wp) = self.size;
+        let ch = self.planes.len();
+        let (c0, c1) = (g * k / self.groups, (g + 1) * k / self.groups);
+        let mut out = GroupSums {
+            first: c0,
+            count: vec![0; c1 - c0],
+            yx: vec![(0, 0); c1 - c0],
+            colour: vec![0.0; (c1 - c0) * ch],
+        };
+        if let [p0, p1, p2] = self.planes[..] {
+            // One pass, each cluster's sums in one cache line. Every pixel adds to its
+            // cluster's sums in memory, without branches: runs of equal labels are short
+            // (about 5 pixels on a photo), and a branch at the end of each is mispredicted.
             #[derive(Clone, Copy, Default)]
             struct Sums {
                 colour: [f64; 3],
@@ -522,97 +812,58 @@ fn kmeans(
                 y: u64,
                 x: u64,
             }
-            // The clusters in one group per thread, each group's sums from the rows its
-            // clusters' windows cover: every cluster is still summed in raster order.
-            let groups = rayon::current_num_threads().clamp(1, k.max(1));
-            let nearest_ro: &[i32] = nearest;
-            let parts: Vec<Vec<Sums>> = (0..groups)
-                .into_par_iter()
-                .map(|g| {
-                    let (c0, c1) = (g * k / groups, (g + 1) * k / groups);
-                    let rows = labelled_rows[c0..c1]
-                        .iter()
-                        .fold((h, 0), |(a, b), &(y0, y1)| (a.min(y0), b.max(y1)));
-                    let mut sums = vec![Sums::default(); c1 - c0];
-                    for y in rows.0..rows.1 {
-                        let r = y * wp..y * wp + w;
-                        for ((((&l, &v0), &v1), &v2), x) in nearest_ro[r.clone()]
-                            .iter()
-                            .zip(&p0[r.clone()])
-                            .zip(&p1[r.clone()])
-                            .zip(&p2[r])
-                            .zip(0u64..)
-                        {
-                            let Some(s) =
-                                (l as usize).checked_sub(c0).and_then(|i| sums.get_mut(i))
-                            else {
-                                continue;
-                            };
-                            s.colour[0] += v0;
-                            s.colour[1] += v1;
-                            s.colour[2] += v2;
-                            s.count += 1;
-                            s.y += y as u64;
-                            s.x += x;
-                        }
-                    }
-                    sums
-                })
-                .collect();
-            let sums: Vec<Sums> = parts.into_iter().flatten().collect();
-            for (c, s) in sums.iter().enumerate() {
-                colour_sums[c * 3..c * 3 + 3].copy_from_slice(&s.colour);
-                count[c] = s.count;
-                sum_yx[c] = (s.y, s.x);
+            // The rows the group's clusters' windows have covered: every cluster is still
+            // summed in raster order.
+            let rows = labelled_rows[c0..c1]
+                .iter()
+                .fold((h, 0), |(a, b), &(y0, y1)| (a.min(y0), b.max(y1)));
+            let mut sums = vec![Sums::default(); c1 - c0];
+            shared.for_rows(rows.0..rows.1.max(rows.0), (w, wp), |y, row| {
+                let r = y * wp..y * wp + w;
+                for ((((&l, &v0), &v1), &v2), x) in row
+                    .iter()
+                    .zip(&p0[r.clone()])
+                    .zip(&p1[r.clone()])
+                    .zip(&p2[r])
+                    .zip(0u64..)
+                {
+                    let Some(s) = (l as usize).checked_sub(c0).and_then(|i| sums.get_mut(i)) else {
+                        continue;
+                    };
+                    s.colour[0] += v0;
+                    s.colour[1] += v1;
+                    s.colour[2] += v2;
+                    s.count += 1;
+                    s.y += y as u64;
+                    s.x += x;
+                }
+            });
+            for (i, s) in sums.iter().enumerate() {
+                out.colour[i * 3..i * 3 + 3].copy_from_slice(&s.colour);
+                out.count[i] = s.count;
+                out.yx[i] = (s.y, s.x);
             }
         } else {
-            for (y, row) in nearest.chunks_exact(wp).enumerate() {
-                for (x, &l) in row[..w].iter().enumerate() {
-                    let c = slot(l);
-                    count[c] += 1;
-                    sum_yx[c].0 += y as u64;
-                    sum_yx[c].1 += x as u64;
-                    for (m, plane) in colour_sums[c * ch..(c + 1) * ch].iter_mut().zip(planes) {
+            shared.for_rows(0..h, (w, wp), |y, row| {
+                for (x, &l) in row.iter().enumerate() {
+                    // Unassigned pixels (−1) and other groups' clusters.
+                    let Some(i) = (l as usize).checked_sub(c0).filter(|&i| i < c1 - c0) else {
+                        continue;
+                    };
+                    out.count[i] += 1;
+                    out.yx[i].0 += y as u64;
+                    out.yx[i].1 += x as u64;
+                    for (m, plane) in out.colour[i * ch..(i + 1) * ch]
+                        .iter_mut()
+                        .zip(&self.planes)
+                    {
                         *m += plane[y * wp + x];
                     }
                 }
-            }
+            });
         }
-        for (c, cen) in centres.chunks_exact_mut(nf).enumerate() {
-            let n = count[c] as f64;
-            // 0/0 = NaN: an empty cluster never wins again.
-            cen[0] = 0.0 / n;
-            cen[1] = sum_yx[c].0 as f64 / n;
-            cen[2] = sum_yx[c].1 as f64 / n;
-            for (v, &sum) in cen[3..].iter_mut().zip(&colour_sums[c * ch..(c + 1) * ch]) {
-                *v = sum / n;
-            }
-        }
-        if slic_zero {
-            for (y, row) in nearest.chunks_exact(wp).enumerate() {
-                for (x, &l) in row[..w].iter().enumerate() {
-                    if l < 0 {
-                        continue;
-                    }
-                    let c = l as usize;
-                    let mut dc = 0.0;
-                    for (plane, m) in planes.iter().zip(&centres[c * nf + 3..(c + 1) * nf]) {
-                        let t = plane[y * wp + x] - m;
-                        dc += t * t;
-                    }
-                    if max_color[c] < dc {
-                        max_color[c] = dc;
-                    }
-                }
-            }
-        }
+        out
     }
-    // Row by row: a flattening iterator would not know the length, and grow the array.
-    let mut labels = Vec::with_capacity(h * w);
-    for row in nearest.chunks_exact(wp) {
-        labels.extend_from_slice(&row[..w]);
-    }
-    labels
 }
 
 /// One cluster's distance to the pixels of one window row: the spatial part from the centre's
@@ -680,7 +931,7 @@ struct Screen<'a> {
     plane_len: usize,
     /// The padded width.
     wp: usize,
-    boxes: &'a [Option<(usize, usize, usize, usize)>],
+    boxes: &'a [Window],
     centres: &'a [f64],
     spatial_weight: f64,
     gap: Gap,
@@ -702,7 +953,7 @@ struct Screen<'a> {
 /// (P ≤ h² + w², C ≤ 3·(2·`colour_bound`)²) with a factor of 2 to spare.
 fn spatial_decides(
     centres: &[f64],
-    boxes: &[Option<(usize, usize, usize, usize)>],
+    boxes: &[Window],
     (h, w): (usize, usize),
     spatial_weight: f64,
     colour_bound: f64,
@@ -1569,6 +1820,77 @@ mod tests {
                     "case {case}, {name}: {h}×{w}, {slic:?}"
                 );
             }
+        }
+    }
+
+    /// The k-means gives the same labels on any number of threads, when the other threads
+    /// of the pool are busy (some of its threads then join late or never), and with
+    /// segmentations nested in a parallel loop: screened, double precision, grey and
+    /// SLIC-zero.
+    #[test]
+    fn the_labels_do_not_depend_on_the_threads() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(13);
+        let cases: Vec<(ndarray::Array3<f64>, Slic)> = (0..8)
+            .map(|case| {
+                let (h, w) = (rng.random_range(20..90), rng.random_range(20..90));
+                let ch = if case % 4 == 3 { 1 } else { 3 };
+                let image =
+                    ndarray::Array3::from_shape_fn((h, w, ch), |_| rng.random_range(0.0..1.0));
+                let slic = Slic {
+                    n_segments: rng.random_range(2..80),
+                    slic_zero: case % 4 == 2,
+                    ..Slic::default()
+                };
+                (image, slic)
+            })
+            .collect();
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let expected: Vec<Array2<i32>> = one.install(|| {
+            cases
+                .iter()
+                .map(|(image, slic)| slic.segment_screened(image.view(), true).unwrap())
+                .collect()
+        });
+        for threads in [2, 3, 5] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            for ((image, slic), expected) in cases.iter().zip(&expected) {
+                for screen in [true, false] {
+                    let labels = pool.install(|| slic.segment_screened(image.view(), screen));
+                    assert_eq!(&labels.unwrap(), expected, "{threads} threads, {slic:?}");
+                }
+                // One thread busy while the others segment.
+                let busy = std::sync::atomic::AtomicBool::new(true);
+                let labels = pool.install(|| {
+                    rayon::join(
+                        || {
+                            while busy.load(std::sync::atomic::Ordering::Relaxed) {
+                                std::hint::spin_loop();
+                            }
+                        },
+                        || {
+                            let labels = slic.segment(image.view());
+                            busy.store(false, std::sync::atomic::Ordering::Relaxed);
+                            labels
+                        },
+                    )
+                    .1
+                });
+                assert_eq!(&labels.unwrap(), expected, "{threads} threads, one busy");
+            }
+            // Every thread segmenting at once.
+            let nested: Vec<Array2<i32>> = pool.install(|| {
+                cases
+                    .par_iter()
+                    .map(|(image, slic)| slic.segment(image.view()).unwrap())
+                    .collect()
+            });
+            assert_eq!(nested, expected, "{threads} threads, nested");
         }
     }
 
