@@ -238,43 +238,6 @@ pub(crate) fn filter_singleton_axis(data: &mut Array3<f64>, sigma: f64) {
     }
 }
 
-/// `out[i] = c[i]·w₀ + Σ_{j=r..1} (lo_j[i] + hi_j[i])·wⱼ` for the `r + 1` weights, with
-/// `taps(j) = (lo_j, hi_j)` (each at least as long as `out`) and `taps(0) = (c, c)`: the same
-/// operations in the same order as [`filter_line`], kept in registers from tap to tap for 8
-/// outputs at a time rather than stored and loaded again for each tap.
-#[inline(always)]
-fn symmetric_taps<'a>(
-    out: &mut [f64],
-    weights: &[f64],
-    taps: impl Fn(usize) -> (&'a [f64], &'a [f64]),
-) {
-    const LANES: usize = 8;
-    let n = out.len();
-    let centre = taps(0).0;
-    let mut chunks = out.chunks_exact_mut(LANES);
-    for (chunk, start) in (&mut chunks).zip((0..n).step_by(LANES)) {
-        let mut acc: [f64; LANES] = std::array::from_fn(|i| centre[start + i] * weights[0]);
-        for j in (1..weights.len()).rev() {
-            let (lo, hi) = taps(j);
-            let (lo, hi) = (&lo[start..start + LANES], &hi[start..start + LANES]);
-            for ((a, p), q) in acc.iter_mut().zip(lo).zip(hi) {
-                *a += (p + q) * weights[j];
-            }
-        }
-        chunk.copy_from_slice(&acc);
-    }
-    let start = n - n % LANES;
-    for (i, o) in chunks.into_remainder().iter_mut().enumerate() {
-        let x = start + i;
-        let mut acc = centre[x] * weights[0];
-        for j in (1..weights.len()).rev() {
-            let (lo, hi) = taps(j);
-            acc += (lo[x] + hi[x]) * weights[j];
-        }
-        *o = acc;
-    }
-}
-
 /// The channels of an `(h, w, c)` image as `c` planar `h × w` rasters, each smoothed along its
 /// rows (axis 0), then its columns (axis 1), with σ for both: [`filter_axis`] on both axes of
 /// the interleaved image, value for value. Each task deinterleaves just the rows its output
@@ -315,10 +278,9 @@ pub(crate) fn smooth_planes(image: ArrayView3<'_, f64>, sigma: f64, planes: &mut
             for k in 0..span {
                 let y = reflect(y0 as isize - r as isize + k as isize, h);
                 let row = &src[y * w * c..(y + 1) * w * c];
-                for (ch, plane) in local.chunks_exact_mut(span * w).enumerate() {
-                    let out = &mut plane[k * w..(k + 1) * w];
-                    for (o, px) in out.iter_mut().zip(row.chunks_exact(c)) {
-                        *o = px[ch];
+                for (x, px) in row.chunks_exact(c).enumerate() {
+                    for (ch, &v) in px.iter().enumerate() {
+                        local[(ch * span + k) * w + x] = v;
                     }
                 }
             }
@@ -334,15 +296,33 @@ pub(crate) fn smooth_planes(image: ArrayView3<'_, f64>, sigma: f64, planes: &mut
                             };
                             // Down the columns: row y from rows y ± j.
                             let k = i + r;
-                            let row = |k: usize| &input[k * w..(k + 1) * w];
-                            symmetric_taps(out, weights, |j| (row(k - j), row(k + j)));
+                            for (o, x) in out.iter_mut().zip(&input[k * w..(k + 1) * w]) {
+                                *o = x * weights[0];
+                            }
+                            for j in (1..=r).rev() {
+                                let xa = &input[(k - j) * w..(k - j + 1) * w];
+                                let xb = &input[(k + j) * w..(k + j + 1) * w];
+                                let wj = weights[j];
+                                for ((o, p), q) in out.iter_mut().zip(xa).zip(xb) {
+                                    *o += (p + q) * wj;
+                                }
+                            }
                             // Along the row, from its reflected extension.
                             ext.clear();
                             ext.extend((-(r as isize)..0).map(|i| out[reflect(i, w)]));
                             ext.extend_from_slice(out);
                             ext.extend((w as isize..(w + r) as isize).map(|i| out[reflect(i, w)]));
-                            let ext: &[f64] = ext;
-                            symmetric_taps(out, weights, |j| (&ext[r - j..], &ext[r + j..]));
+                            for (o, x) in out.iter_mut().zip(&ext[r..r + w]) {
+                                *o = x * weights[0];
+                            }
+                            for j in (1..=r).rev() {
+                                let lo = &ext[r - j..r - j + w];
+                                let hi = &ext[r + j..r + j + w];
+                                let wj = weights[j];
+                                for ((o, p), q) in out.iter_mut().zip(lo).zip(hi) {
+                                    *o += (p + q) * wj;
+                                }
+                            }
                         }
                     }
                 },
