@@ -389,9 +389,14 @@ pub(crate) fn levels_to_lab_planes(
 }
 
 /// Linear RGB → Lab for one pixel, with `cbrt` for the cube-root response.
+///
+/// Written out without `std::array::from_fn`: whether its closure is inlined is the
+/// compiler's choice, which changed with unrelated code, and out of line every `mul_add` in
+/// the vectorised callers became a library call (SLIC's call took twice as long).
 #[inline(always)]
 fn linear_to_lab(lin: [f64; 3], cbrt: impl Fn(f64) -> f64 + Copy) -> [f64; 3] {
-    let f = std::array::from_fn::<f64, 3, _>(|k| {
+    #[inline(always)]
+    fn response(lin: [f64; 3], k: usize, cbrt: impl Fn(f64) -> f64) -> f64 {
         let row = XYZ_FROM_RGB[k];
         let xyz = lin[2].mul_add(row[2], lin[1].mul_add(row[1], lin[0] * row[0]));
         let t = xyz / WHITE_D65[k];
@@ -402,7 +407,12 @@ fn linear_to_lab(lin: [f64; 3], cbrt: impl Fn(f64) -> f64 + Copy) -> [f64; 3] {
         } else {
             linear
         }
-    });
+    }
+    let f = [
+        response(lin, 0, cbrt),
+        response(lin, 1, cbrt),
+        response(lin, 2, cbrt),
+    ];
     [
         116.0 * f[1] - 16.0,
         500.0 * (f[0] - f[1]),

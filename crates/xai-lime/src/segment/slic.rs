@@ -1150,7 +1150,10 @@ impl WithSimd for AssignRows<'_, '_> {
         let weight = simd.splat_f32s(screen.spatial_weight as f32);
         let infinity = simd.splat_f32s(f32::INFINITY);
         for x_lo in (0..wp).step_by(LANES) {
-            let columns: [f32; LANES] = std::array::from_fn(|l| (x_lo + l) as f32);
+            let mut columns = [0f32; LANES];
+            for (l, column) in columns.iter_mut().enumerate() {
+                *column = (x_lo + l) as f32;
+            }
             let (xs, _) = S::as_simd_f32s(&columns);
             tile.clear();
             for cluster in block.iter() {
@@ -1284,7 +1287,10 @@ fn exact_lanes<S: Simd>(
     let (p0, _) = S::as_simd_f64s(&screen.planes[0][i..i + LANES]);
     let (p1, _) = S::as_simd_f64s(&screen.planes[1][i..i + LANES]);
     let (p2, _) = S::as_simd_f64s(&screen.planes[2][i..i + LANES]);
-    let columns: [f64; LANES] = std::array::from_fn(|l| (x_lo + l) as f64);
+    let mut columns = [0f64; LANES];
+    for (l, column) in columns.iter_mut().enumerate() {
+        *column = (x_lo + l) as f64;
+    }
     let (xs, _) = S::as_simd_f64s(&columns);
     let weight = simd.splat_f64s(screen.spatial_weight);
     let mut nearest = [-1i64; LANES];
