@@ -573,6 +573,25 @@ struct GroupSums {
     colour: Vec<f64>,
 }
 
+impl GroupSums {
+    /// The group's means of position and colour into `centres` (`nf` values per cluster).
+    fn write_means(&self, centres: &mut [f64], nf: usize) {
+        let ch = nf - 3;
+        for (i, &n) in self.count.iter().enumerate() {
+            let c = self.first + i;
+            let n = n as f64;
+            let cen = &mut centres[c * nf..(c + 1) * nf];
+            // 0/0 = NaN: an empty cluster never wins again.
+            cen[0] = 0.0 / n;
+            cen[1] = self.yx[i].0 as f64 / n;
+            cen[2] = self.yx[i].1 as f64 / n;
+            for (v, &sum) in cen[3..].iter_mut().zip(&self.colour[i * ch..(i + 1) * ch]) {
+                *v = sum / n;
+            }
+        }
+    }
+}
+
 impl KMeans<'_> {
     /// One thread's part of the iterations.
     fn take_part(&self, shared: &Shared<'_>, initial: &[f64]) {
@@ -581,7 +600,6 @@ impl KMeans<'_> {
             return;
         }
         let (h, w, wp) = self.size;
-        let (wy, wx) = self.window;
         let ch = self.planes.len();
         let nf = 3 + ch;
         let k = initial.len() / nf;
@@ -593,20 +611,7 @@ impl KMeans<'_> {
         let mut buf: Vec<f64> = Vec::new();
         let xf: Vec<f64> = (0..wp).map(|x| x as f64).collect();
         for iteration in 0..self.iters {
-            let boxes: Vec<Window> = centres
-                .chunks_exact(nf)
-                .map(|cen| {
-                    let (cy, cx) = (cen[1], cen[2]);
-                    if cy.is_nan() || cx.is_nan() {
-                        return None;
-                    }
-                    let y0 = (cy - wy).max(0.0) as usize;
-                    let y1 = (cy + wy + 1.0).min(h as f64) as usize;
-                    let x0 = (cx - wx).max(0.0) as usize;
-                    let x1 = (cx + wx + 1.0).min(w as f64) as usize;
-                    (x0 < x1).then_some((y0, y1, x0, x1))
-                })
-                .collect();
+            let boxes = self.windows(&centres);
             // A pixel keeps its label while no window covers it, so a cluster's pixels lie in
             // the rows its windows have covered in any iteration so far.
             for (rows, b) in labelled_rows.iter_mut().zip(&boxes) {
@@ -684,18 +689,7 @@ impl KMeans<'_> {
                 let _ = sums[g].set(self.group_sums(shared, g, k, &labelled_rows));
             });
             for group in sums.iter().filter_map(std::sync::OnceLock::get) {
-                for (i, &n) in group.count.iter().enumerate() {
-                    let c = group.first + i;
-                    let n = n as f64;
-                    let cen = &mut centres[c * nf..(c + 1) * nf];
-                    // 0/0 = NaN: an empty cluster never wins again.
-                    cen[0] = 0.0 / n;
-                    cen[1] = group.yx[i].0 as f64 / n;
-                    cen[2] = group.yx[i].1 as f64 / n;
-                    for (v, &sum) in cen[3..].iter_mut().zip(&group.colour[i * ch..(i + 1) * ch]) {
-                        *v = sum / n;
-                    }
-                }
+                group.write_means(&mut centres, nf);
             }
             if self.slic_zero {
                 let slot = &shared.max_colours[iteration];
@@ -727,6 +721,27 @@ impl KMeans<'_> {
             }
         }
         shared.finished.store(true, Ordering::Release);
+    }
+
+    /// Each cluster's window around its centre (`centres`: z, y, x and colours per cluster).
+    fn windows(&self, centres: &[f64]) -> Vec<Window> {
+        let (h, w, _) = self.size;
+        let (wy, wx) = self.window;
+        let nf = 3 + self.planes.len();
+        centres
+            .chunks_exact(nf)
+            .map(|cen| {
+                let (cy, cx) = (cen[1], cen[2]);
+                if cy.is_nan() || cx.is_nan() {
+                    return None;
+                }
+                let y0 = (cy - wy).max(0.0) as usize;
+                let y1 = (cy + wy + 1.0).min(h as f64) as usize;
+                let x0 = (cx - wx).max(0.0) as usize;
+                let x1 = (cx + wx + 1.0).min(w as f64) as usize;
+                (x0 < x1).then_some((y0, y1, x0, x1))
+            })
+            .collect()
     }
 
     /// The double precision assignment of row `y` (the unscreened one): relaxes `near_row`'s
@@ -803,8 +818,9 @@ impl KMeans<'_> {
         };
         if let [p0, p1, p2] = self.planes[..] {
             // One pass, each cluster's sums in one cache line. Every pixel adds to its
-            // cluster's sums in memory, without branches: runs of equal labels are short
-            // (about 5 pixels on a photo), and a branch at the end of each is mispredicted.
+            // cluster's sums in memory, with no branch at the end of a run of equal labels:
+            // runs are short (about 5 pixels on a photo), and that branch is mispredicted.
+            // Pixels of other groups' clusters, in long stretches, are passed over.
             #[derive(Clone, Copy, Default)]
             struct Sums {
                 colour: [f64; 3],
