@@ -84,13 +84,17 @@ impl Felzenszwalb {
         }
         let mut buffers = Buffers::take();
         gaussian::smooth_planes(image, self.sigma, &mut buffers.planes);
-        let graph = Graph::new(&buffers.planes, w);
+        let graph = Graph::build(
+            &buffers.planes,
+            (h, w),
+            &mut buffers.edges,
+            &mut buffers.weights,
+        );
         let scale = self.scale / 255.0;
         let min_size = self.min_size.min(u32::MAX as usize) as u32;
         // Both passes consume the sorted edges bucket by bucket while later buckets are still
         // being sorted on the other thread.
         let forest = graph.sort_edges(
-            h,
             (&mut buffers.edges, &mut buffers.spare),
             |sorted: &mut dyn Iterator<Item = &[u64]>| {
                 let mut seen = Vec::new();
@@ -214,24 +218,89 @@ const PIXEL_BITS: u32 = 30;
 /// columns; its weight is NumPy's `sqrt(sum((a − b)·(a − b), axis=-1))`, channels summed left
 /// to right.
 struct Graph<'a> {
-    planes: &'a [Vec<f64>],
-    w: usize,
     first: [u32; 4],
     second: [u32; 4],
+    /// Each edge's weight, at `block · n + p` for `n` pixels: computed once, with the keys,
+    /// for the few edges whose exact weight is needed again (the joins, equal keys).
+    weights: &'a [f64],
+    n: usize,
 }
 
 impl<'a> Graph<'a> {
-    fn new(planes: &'a [Vec<f64>], w: usize) -> Self {
+    /// The graph of `planes` (`h` × `w` each): every edge into `edges` as
+    /// `(weight as f32).to_bits() << 32 | block << 30 | p`, in block order (edges are built
+    /// in parallel, in tasks of whole rows of one block), and every weight into `weights`.
+    /// Both buffers are resized; their memory is reused.
+    fn build(
+        planes: &'a [Vec<f64>],
+        (h, w): (usize, usize),
+        edges: &mut Vec<u64>,
+        weights: &'a mut Vec<f64>,
+    ) -> Self {
+        let n = h * w;
         let w32 = w as u32;
+        let first = [1, w32, w32 + 1, 1];
+        let second = [0, 0, 0, w32];
+        let (hm, wm) = (h.saturating_sub(1), w.saturating_sub(1));
+        // (rows, columns) of each block.
+        let blocks = [(h, wm), (hm, w), (hm, wm), (hm, wm)];
+        // Every value read is overwritten: a reused buffer of the right length is not cleared.
+        resize_for_overwrite(edges, blocks.iter().map(|b| b.0 * b.1).sum());
+        resize_for_overwrite(weights, 4 * n);
+        let mut tasks: Vec<(usize, usize, &mut [u64], &mut [f64])> = Vec::new();
+        let (mut rest, mut rest_weights): (&mut [u64], &mut [f64]) = (edges, weights);
+        for (block, &(rows, cols)) in blocks.iter().enumerate() {
+            let (mine, others) = rest.split_at_mut(rows * cols);
+            let (my_weights, other_weights) = rest_weights.split_at_mut(n);
+            (rest, rest_weights) = (others, other_weights);
+            if cols == 0 {
+                continue;
+            }
+            let rows_per_task = (16384 / cols).max(1);
+            let pieces = mine
+                .chunks_mut(rows_per_task * cols)
+                .zip(my_weights.chunks_mut(rows_per_task * w));
+            for (t, (chunk, chunk_weights)) in pieces.enumerate() {
+                tasks.push((block, t * rows_per_task, chunk, chunk_weights));
+            }
+        }
+        tasks
+            .into_par_iter()
+            .for_each(|(block, y0, chunk, chunk_weights)| {
+                let cols = blocks[block].1;
+                let ends = (first[block] as usize, second[block] as usize);
+                for (i, out) in chunk.chunks_exact_mut(cols).enumerate() {
+                    let at = (y0 + i) * w;
+                    let (ends, base) = (
+                        (at + ends.0, at + ends.1),
+                        ((block as u64) << PIXEL_BITS) | at as u64,
+                    );
+                    let row_weights = &mut chunk_weights[i * w..i * w + cols];
+                    vectorize(
+                        #[inline(always)]
+                        || {
+                            let mut x = 0;
+                            while x + 8 <= cols {
+                                edge_lanes::<8>(planes, ends, x, base, out, row_weights);
+                                x += 8;
+                            }
+                            while x < cols {
+                                edge_lanes::<1>(planes, ends, x, base, out, row_weights);
+                                x += 1;
+                            }
+                        },
+                    );
+                }
+            });
         Self {
-            planes,
-            w,
-            first: [1, w32, w32 + 1, 1],
-            second: [0, 0, 0, w32],
+            first,
+            second,
+            weights,
+            n,
         }
     }
 
-    /// The two pixels an edge (as [`Self::sorted_edges`] gives it) joins.
+    /// The two pixels an edge joins.
     #[inline(always)]
     fn ends(&self, edge: u64) -> (u32, u32) {
         let id = edge as u32;
@@ -240,75 +309,24 @@ impl<'a> Graph<'a> {
         (p + self.first[block], p + self.second[block])
     }
 
-    /// An edge's weight, computed as when the edges were built.
+    /// An edge's weight.
+    #[inline(always)]
     fn weight(&self, edge: u64) -> f64 {
-        let (a, b) = self.ends(edge);
-        let mut acc = 0.0;
-        for plane in self.planes {
-            let d = plane[a as usize] - plane[b as usize];
-            acc += d * d;
-        }
-        acc.sqrt()
+        let id = edge as u32;
+        let block = (id >> PIXEL_BITS) as usize;
+        let p = (id & ((1 << PIXEL_BITS) - 1)) as usize;
+        self.weights[block * self.n + p]
     }
 
-    /// Every edge as `(weight as f32).to_bits() << 32 | block << 30 | p`, ordered by weight,
-    /// ties in the block order (a stable sort by weight), into `edges`; `spare` is the sort's
-    /// second buffer. `consume` reads the sorted edges in order, in pieces, while later ones
-    /// are still being sorted (see [`radix_sort_high_words`]); its result is returned.
+    /// The edges (as [`Self::build`] left them) ordered by weight, ties in the block order (a
+    /// stable sort by weight), in place; `spare` is the sort's second buffer. `consume` reads
+    /// the sorted edges in order, in pieces, while later ones are still being sorted (see
+    /// [`radix_sort_high_words`]); its result is returned.
     fn sort_edges<R: Send>(
         &self,
-        h: usize,
         (edges, spare): (&mut Vec<u64>, &mut Vec<u64>),
         consume: impl for<'b> FnOnce(&mut dyn Iterator<Item = &'b [u64]>) -> R + Send,
     ) -> R {
-        let w = self.w;
-        let (hm, wm) = (h.saturating_sub(1), w.saturating_sub(1));
-        // (rows, columns) of each block.
-        let blocks = [(h, wm), (hm, w), (hm, wm), (hm, wm)];
-        // Every value is overwritten: a reused buffer of the right length is not cleared.
-        resize_for_overwrite(edges, blocks.iter().map(|b| b.0 * b.1).sum());
-        // Tasks of whole rows of one block, built in parallel.
-        let mut tasks: Vec<(usize, usize, &mut [u64])> = Vec::new();
-        let mut rest: &mut [u64] = edges;
-        for (block, &(rows, cols)) in blocks.iter().enumerate() {
-            let (mine, others) = rest.split_at_mut(rows * cols);
-            rest = others;
-            if cols == 0 {
-                continue;
-            }
-            let rows_per_task = (16384 / cols).max(1);
-            for (t, chunk) in mine.chunks_mut(rows_per_task * cols).enumerate() {
-                tasks.push((block, t * rows_per_task, chunk));
-            }
-        }
-        tasks
-            .into_par_iter()
-            .for_each_init(Vec::new, |row: &mut Vec<f64>, (block, y0, chunk)| {
-                let cols = blocks[block].1;
-                let (fa, fb) = (self.first[block] as usize, self.second[block] as usize);
-                row.resize(cols, 0.0);
-                for (i, out) in chunk.chunks_exact_mut(cols).enumerate() {
-                    let y = y0 + i;
-                    let base = ((block as u64) << PIXEL_BITS) | (y * w) as u64;
-                    vectorize(
-                        #[inline(always)]
-                        || {
-                            row.fill(0.0);
-                            for plane in self.planes {
-                                let a = &plane[y * w + fa..][..cols];
-                                let b = &plane[y * w + fb..][..cols];
-                                for ((o, x), z) in row.iter_mut().zip(a).zip(b) {
-                                    let d = x - z;
-                                    *o += d * d;
-                                }
-                            }
-                            for ((e, &c), x) in out.iter_mut().zip(row.iter()).zip(0u64..) {
-                                *e = (u64::from((c.sqrt() as f32).to_bits()) << 32) | (base + x);
-                            }
-                        },
-                    );
-                }
-            });
         radix_sort_high_words(
             edges,
             spare,
@@ -364,6 +382,34 @@ impl<'a> Graph<'a> {
         if run[1..].iter().any(|&e| self.weight(e) != first) {
             run.sort_by_cached_key(|&e| self.weight(e).to_bits());
         }
+    }
+}
+
+/// Edges `x..x + L` of a row into `edges` and their weights into `weights`: the pixels from
+/// `a + x` of every plane against those from `b + x`, the squares summed in plane order in
+/// registers (one pass, where a row buffer added to plane by plane took three more).
+#[inline(always)]
+fn edge_lanes<const L: usize>(
+    planes: &[Vec<f64>],
+    (a, b): (usize, usize),
+    x: usize,
+    base: u64,
+    edges: &mut [u64],
+    weights: &mut [f64],
+) {
+    let mut acc = [0.0f64; L];
+    for plane in planes {
+        let (pa, pb) = (&plane[a + x..a + x + L], &plane[b + x..b + x + L]);
+        for l in 0..L {
+            let d = pa[l] - pb[l];
+            acc[l] += d * d;
+        }
+    }
+    let (edges, weights) = (&mut edges[x..x + L], &mut weights[x..x + L]);
+    for l in 0..L {
+        let c = acc[l].sqrt();
+        weights[l] = c;
+        edges[l] = (u64::from((c as f32).to_bits()) << 32) | (base + (x + l) as u64);
     }
 }
 
@@ -725,9 +771,9 @@ mod tests {
                     .collect()
             })
             .collect();
-        let graph = Graph::new(&planes, w);
-        let (mut edges, mut spare) = (Vec::new(), Vec::new());
-        let sorted = graph.sort_edges(h, (&mut edges, &mut spare), |buckets| {
+        let (mut edges, mut spare, mut weights) = (Vec::new(), Vec::new(), Vec::new());
+        let graph = Graph::build(&planes, (h, w), &mut edges, &mut weights);
+        let sorted = graph.sort_edges((&mut edges, &mut spare), |buckets| {
             buckets
                 .flat_map(|b| b.iter().copied())
                 .collect::<Vec<u64>>()

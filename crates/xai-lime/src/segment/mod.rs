@@ -162,6 +162,8 @@ pub(crate) struct Buffers {
     pub(crate) edges: Vec<u64>,
     /// The second buffer of felzenszwalb's sort.
     pub(crate) spare: Vec<u64>,
+    /// felzenszwalb's edge weights.
+    pub(crate) weights: Vec<f64>,
     /// SLIC's distance of each pixel to its cluster.
     pub(crate) dist: Vec<f64>,
     /// SLIC's cluster of each pixel.
@@ -196,6 +198,7 @@ impl Buffers {
         self.planes.iter_mut().for_each(trim);
         trim(&mut self.edges);
         trim(&mut self.spare);
+        trim(&mut self.weights);
         trim(&mut self.dist);
         trim(&mut self.nearest);
         trim(&mut self.narrow);
