@@ -300,22 +300,25 @@ impl<'a> Graph<'a> {
         }
     }
 
+    /// An edge's block and pixel `p`, from the low word of its sort item.
+    #[inline(always)]
+    fn block_and_pixel(edge: u64) -> (usize, u32) {
+        let id = edge as u32;
+        ((id >> PIXEL_BITS) as usize, id & ((1 << PIXEL_BITS) - 1))
+    }
+
     /// The two pixels an edge joins.
     #[inline(always)]
     fn ends(&self, edge: u64) -> (u32, u32) {
-        let id = edge as u32;
-        let block = (id >> PIXEL_BITS) as usize;
-        let p = id & ((1 << PIXEL_BITS) - 1);
+        let (block, p) = Self::block_and_pixel(edge);
         (p + self.first[block], p + self.second[block])
     }
 
     /// An edge's weight.
     #[inline(always)]
     fn weight(&self, edge: u64) -> f64 {
-        let id = edge as u32;
-        let block = (id >> PIXEL_BITS) as usize;
-        let p = (id & ((1 << PIXEL_BITS) - 1)) as usize;
-        self.weights[block * self.n + p]
+        let (block, p) = Self::block_and_pixel(edge);
+        self.weights[block * self.n + p as usize]
     }
 
     /// The edges (as [`Self::build`] left them) ordered by weight, ties in the block order (a
@@ -570,9 +573,7 @@ impl<'b> Bucket<'b> {
                             scratch.resize(bucket.len(), 0);
                         }
                         sort_bucket(bucket, &mut scratch[..bucket.len()]);
-                        if scratch.capacity() * std::mem::size_of::<u64>() > Buffers::KEEP_BYTES {
-                            *scratch = Vec::new();
-                        }
+                        Buffers::trim(&mut scratch);
                     }
                     // Not reached (nothing sorts while a bucket sort runs on its thread), but
                     // a fresh buffer would do.

@@ -190,22 +190,25 @@ impl Buffers {
     }
 
     pub(crate) fn give_back(mut self) {
-        fn trim<T>(buffer: &mut Vec<T>) {
-            if buffer.capacity() * std::mem::size_of::<T>() > Buffers::KEEP_BYTES {
-                *buffer = Vec::new();
-            }
-        }
-        self.planes.iter_mut().for_each(trim);
-        trim(&mut self.edges);
-        trim(&mut self.spare);
-        trim(&mut self.weights);
-        trim(&mut self.dist);
-        trim(&mut self.nearest);
-        trim(&mut self.narrow);
-        trim(&mut self.levels);
-        trim(&mut self.framed);
-        trim(&mut self.framed_out);
+        self.planes.iter_mut().for_each(Self::trim);
+        Self::trim(&mut self.edges);
+        Self::trim(&mut self.spare);
+        Self::trim(&mut self.weights);
+        Self::trim(&mut self.dist);
+        Self::trim(&mut self.nearest);
+        Self::trim(&mut self.narrow);
+        Self::trim(&mut self.levels);
+        Self::trim(&mut self.framed);
+        Self::trim(&mut self.framed_out);
         BUFFERS.with(|s| *s.borrow_mut() = self);
+    }
+
+    /// Frees `buffer` if it holds more than [`Buffers::KEEP_BYTES`]: what is kept between
+    /// calls, here and in other per-thread buffers.
+    pub(crate) fn trim<T>(buffer: &mut Vec<T>) {
+        if buffer.capacity() * std::mem::size_of::<T>() > Self::KEEP_BYTES {
+            *buffer = Vec::new();
+        }
     }
 }
 
