@@ -172,9 +172,11 @@ pub(crate) struct Buffers {
     pub(crate) narrow: Vec<f32>,
     /// SLIC's 8-bit levels of the image.
     pub(crate) levels: Vec<u8>,
-    /// SLIC's connectivity: the label map framed by a border, and the new labels.
+    /// SLIC's connectivity: the label map framed by a border, the new labels, and the new
+    /// labels of the bottom band when it runs in two.
     pub(crate) framed: Vec<i32>,
     pub(crate) framed_out: Vec<i32>,
+    pub(crate) framed_band: Vec<i32>,
 }
 
 thread_local! {
@@ -200,6 +202,7 @@ impl Buffers {
         Self::trim(&mut self.levels);
         Self::trim(&mut self.framed);
         Self::trim(&mut self.framed_out);
+        Self::trim(&mut self.framed_band);
         BUFFERS.with(|s| *s.borrow_mut() = self);
     }
 

@@ -226,13 +226,16 @@ impl Slic {
             let seg = (h * w) as f64 / k as f64;
             let min_size = (self.min_size_factor * seg) as usize;
             let max_size = ((self.max_size_factor * seg) as usize).max(1);
-            let (framed, framed_out) = (&mut buffers.framed, &mut buffers.framed_out);
             enforce_connectivity(
                 &mut out,
                 (h, w),
                 (min_size, max_size),
                 self.start_label,
-                (framed, framed_out),
+                [
+                    &mut buffers.framed,
+                    &mut buffers.framed_out,
+                    &mut buffers.framed_band,
+                ],
             );
         }
         buffers.give_back();
@@ -1430,102 +1433,313 @@ impl BlockCluster {
 /// pixel, and only one cut at `max_size` is undone and flooded again exactly. (With
 /// `max_size < min_size` every segment is filled by runs first, and the small or cut ones are
 /// flooded again.)
+///
+/// With more than one thread, a large map is labelled in two bands at once (see [`Bands`]).
 fn enforce_connectivity(
     labels: &mut [i32],
     (h, w): (usize, usize),
-    (min_size, max_size): (usize, usize),
+    sizes: (usize, usize),
     start_label: i32,
-    (framed, framed_out): (&mut Vec<i32>, &mut Vec<i32>),
+    buffers: [&mut Vec<i32>; 3],
 ) {
-    let mut map = Framed::new(labels, h, w, (&mut *framed, &mut *framed_out));
-    let mut next = start_label;
-    let mut fill = RunFill::default();
-    let mut queue = Queue::default();
-    for y in 0..h {
-        for start in map.row(y) {
-            if map.out[start] >= 0 {
-                continue;
-            }
-            if min_size <= max_size {
-                // Most segments are small: flooded as the reference floods them until they
-                // reach `min_size`, they are done in one pass; the others go on by runs.
-                let Some(visited) = map.flood_while_small(start, next, min_size, &mut queue) else {
-                    continue;
+    let split = (rayon::current_num_threads() > 1 && Bands::worth_splitting(h, w)).then_some(h / 2);
+    connect(labels, (h, w), sizes, start_label, buffers, split);
+}
+
+/// [`enforce_connectivity`], in two bands split at row `split` when given; returns whether the
+/// bands gave the labels (else they were labelled in one pass).
+fn connect(
+    labels: &mut [i32],
+    (h, w): (usize, usize),
+    sizes: (usize, usize),
+    start_label: i32,
+    [framed, framed_out, band_out]: [&mut Vec<i32>; 3],
+    split: Option<usize>,
+) -> bool {
+    if let Some(bands) = split.and_then(|y| Bands::new((h, w), y)) {
+        let buffers = [&mut *framed, &mut *framed_out, &mut *band_out];
+        if bands.label(labels, buffers, sizes, start_label) {
+            return true;
+        }
+        // A segment of the top band was cut at `max_size` and left a piece in the bottom one.
+    }
+    let framed = Framed::frame(labels, (h, w), framed);
+    let mut map = Framed {
+        labels: framed,
+        out: Framed::unlabelled(framed_out, framed.len()),
+        w,
+        stride: w + 2,
+    };
+    Scratch::with(|scratch| map.label_rows(0..h, start_label, sizes, scratch));
+    map.copy_rows(0..h, labels);
+    false
+}
+
+/// The connectivity in two bands of rows at once, for two threads; the labels are the
+/// reference's.
+///
+/// Segments are numbered in the raster order of their first pixels, so every segment that
+/// starts in the top band comes before every one that starts in the bottom band. The top band
+/// is labelled as in one pass, its floods going on into the bottom band. The bottom band, at
+/// the same time, first marks the pieces of segments that reach up into the top band (those
+/// are the top band's to label), then labels the segments that start in it, from 0, as if the
+/// top band and the marked pieces were labelled already (in the reference they are, by then).
+/// A small segment that meets a marked pixel last takes a reference to that pixel as its
+/// label. Once both are done, the bottom band's labels are offset by the top band's count and
+/// its references replaced by the top band's labels.
+///
+/// This fails only when a segment of the top band is cut at `max_size` and the rest of it
+/// left in the bottom band (then the rest would start there); the caller labels the map in
+/// one pass instead.
+struct Bands {
+    h: usize,
+    w: usize,
+    /// The first row of the bottom band.
+    split: usize,
+}
+
+impl Bands {
+    /// The fewest pixels worth the second thread's start.
+    const MIN_PIXELS: usize = 1 << 14;
+
+    /// Whether a map of `h` × `w` is large enough to split, and small enough that every
+    /// framed index has a reference ([`Framed::refer`]).
+    fn worth_splitting(h: usize, w: usize) -> bool {
+        h >= 8 && h * w >= Self::MIN_PIXELS && Self::fits(h, w)
+    }
+
+    fn fits(h: usize, w: usize) -> bool {
+        (h + 2)
+            .checked_mul(w + 2)
+            .is_some_and(|n| n < (i32::MAX / 2) as usize)
+    }
+
+    /// Bands split at row `split`, if it leaves both non-empty.
+    fn new((h, w): (usize, usize), split: usize) -> Option<Self> {
+        (split > 0 && split < h && w > 0 && Self::fits(h, w)).then_some(Self { h, w, split })
+    }
+
+    /// Labels `labels` in place: framed in the first of `buffers`, the top band's labels in
+    /// the second, the bottom band's in the third. Returns false, with `labels` untouched,
+    /// when the bands cannot give the reference's labels.
+    fn label(
+        &self,
+        labels: &mut [i32],
+        [framed, out, band_out]: [&mut Vec<i32>; 3],
+        sizes: (usize, usize),
+        start_label: i32,
+    ) -> bool {
+        use std::sync::{Mutex, OnceLock};
+        let (h, w, split) = (self.h, self.w, self.split);
+        let stride = w + 2;
+        let len = (h + 2) * stride;
+        let source: &[i32] = labels;
+        // Each band's buffers, taken by whichever thread labels it.
+        let top_buffers = Mutex::new(Some((framed, out)));
+        let bottom_buffer = Mutex::new(Some(band_out));
+        let map = OnceLock::new();
+        let (top_labels, bottom_labels) = (OnceLock::new(), OnceLock::new());
+        let band = |unit: usize| {
+            if unit == 0 {
+                let Some((framed, out)) = take(&top_buffers) else {
+                    return;
                 };
-                fill.seeds.clear();
-                for &p in &queue.pixels()[visited..] {
-                    fill.seeds
-                        .extend([p + 1, p - 1, p + map.stride, p - map.stride]);
-                }
-                let label = map.labels[start];
-                let flooded = queue.pixels().len();
-                let size = flooded + map.grow_runs(label, next, max_size - flooded, &mut fill);
-                if size < max_size {
-                    next += 1;
-                    continue;
-                }
-                // Cut at `max_size`: undone, then flooded as the reference floods it.
-                for &q in queue.pixels() {
-                    map.out[q] = -1;
-                }
+                // Framed here, while the other thread starts; the bottom band waits for it (the
+                // framing cannot panic, so it never waits in vain).
+                let framed: &[i32] = map.get_or_init(|| Framed::frame(source, (h, w), framed));
+                let mut top = Framed {
+                    labels: framed,
+                    out: Framed::unlabelled(out, len),
+                    w,
+                    stride,
+                };
+                let count =
+                    Scratch::with(|scratch| top.label_rows(0..split, start_label, sizes, scratch));
+                let Framed { out, .. } = top;
+                let _ = top_labels.set((count, &*out));
             } else {
-                let size = map.fill_runs(start, next, max_size, &mut fill);
-                if size >= min_size && size < max_size {
-                    next += 1;
-                    continue;
+                let Some(band_out) = take(&bottom_buffer) else {
+                    return;
+                };
+                let band_out = self.band_start(band_out, len, stride);
+                let mut bottom = Framed {
+                    labels: wait_for(&map),
+                    out: band_out,
+                    w,
+                    stride,
+                };
+                Scratch::with(|scratch| {
+                    bottom.mark_reaching_up(split, &mut scratch.fill);
+                    bottom.label_rows(split..h, 0, sizes, scratch);
+                });
+                let Framed { out, .. } = bottom;
+                let _ = bottom_labels.set(out);
+            }
+        };
+        // As in `kmeans`: the thread that starts first takes the top band, and a thread that
+        // has not started by the end of it leaves the bottom band to the first.
+        let phases = Phases::new(1);
+        rayon::scope(|s| {
+            s.spawn(|_| phases.run(0, 2, band));
+            phases.run(0, 2, band);
+        });
+        let (Some((count, top)), Some(band)) =
+            (top_labels.into_inner(), bottom_labels.into_inner())
+        else {
+            return false;
+        };
+        // The bottom band's final labels, in place; `labels` is written only once all are.
+        for y in split..h {
+            let first = (y + 1) * stride + 1;
+            for p in first..first + w {
+                let given = band[p];
+                let label = if given >= 0 {
+                    count + given
+                } else if given == Framed::MARKED {
+                    top[p]
+                } else {
+                    top[Framed::referred(given)]
+                };
+                if label < 0 {
+                    return false;
                 }
+                band[p] = label;
             }
-            // A small or cut segment: undone, then flooded as the reference floods it.
-            for run in &fill.runs {
-                map.out[run.clone()].fill(-1);
-            }
-            next = map.flood(start, (next, min_size, max_size), &mut queue);
+        }
+        top_rows_into(top, labels, (split, w, stride));
+        for (y, row) in labels.chunks_exact_mut(w).enumerate().skip(split) {
+            let first = (y + 1) * stride + 1;
+            row.copy_from_slice(&band[first..first + w]);
+        }
+        true
+    }
+
+    /// `band_out` (`len` framed pixels) ready for the bottom band: the last row of the top
+    /// band marked, and the bottom band and frame unlabelled. The rows above are never read.
+    fn band_start<'b>(
+        &self,
+        band_out: &'b mut Vec<i32>,
+        len: usize,
+        stride: usize,
+    ) -> &'b mut [i32] {
+        super::resize_for_overwrite(band_out, len);
+        let above = self.split * stride;
+        band_out[above..above + stride].fill(Framed::MARKED);
+        band_out[above] = -1;
+        band_out[above + stride - 1] = -1;
+        band_out[above + stride..].fill(-1);
+        band_out
+    }
+}
+
+/// The value in `slot`, taken, whatever a thread that panicked holding it left.
+fn take<T>(slot: &std::sync::Mutex<Option<T>>) -> Option<T> {
+    slot.lock().unwrap_or_else(|e| e.into_inner()).take()
+}
+
+/// The value of `cell` once another thread sets it (within microseconds: spun for first).
+fn wait_for<T: Copy>(cell: &std::sync::OnceLock<T>) -> T {
+    let mut spins = 0u32;
+    loop {
+        if let Some(&value) = cell.get() {
+            return value;
+        }
+        if spins < 1 << 6 {
+            spins += 1;
+            std::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
         }
     }
-    map.into_out(labels, (framed, framed_out));
+}
+
+/// Copies the top `rows` of the framed `out` (row stride `stride`) into `labels` (`w` wide).
+fn top_rows_into(out: &[i32], labels: &mut [i32], (rows, w, stride): (usize, usize, usize)) {
+    for (y, row) in labels.chunks_exact_mut(w).take(rows).enumerate() {
+        let first = (y + 1) * stride + 1;
+        row.copy_from_slice(&out[first..first + w]);
+    }
+}
+
+/// Scratch space of one thread's floods.
+#[derive(Default)]
+struct Scratch {
+    fill: RunFill,
+    queue: Queue,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
+}
+
+impl Scratch {
+    /// Calls `f` with this thread's scratch space, kept between calls (growing and freeing
+    /// it took as long as a small segment's flood); a fresh one if it is in use.
+    fn with<R>(f: impl FnOnce(&mut Self) -> R) -> R {
+        SCRATCH.with(|kept| match kept.try_borrow_mut() {
+            Ok(mut scratch) => {
+                let result = f(&mut scratch);
+                Buffers::trim(&mut scratch.queue.items);
+                Buffers::trim(&mut scratch.fill.runs);
+                Buffers::trim(&mut scratch.fill.seeds);
+                result
+            }
+            Err(_) => f(&mut Self::default()),
+        })
+    }
 }
 
 /// A label map and the labels being given to it, both framed by one pixel of [`Framed::EDGE`]
 /// (a label no pixel has, and never given one), so that floods look at neighbours without
 /// bounds checks.
-struct Framed {
-    labels: Vec<i32>,
-    /// The new labels; −1 where none is given yet.
-    out: Vec<i32>,
-    h: usize,
+struct Framed<'a> {
+    labels: &'a [i32],
+    /// The new labels; −1 where none is given yet, [`Framed::MARKED`] or a reference
+    /// ([`Framed::refer`]) in the bottom one of two [`Bands`].
+    out: &'a mut [i32],
     w: usize,
     /// `w` + 2.
     stride: usize,
 }
 
-impl Framed {
+impl<'a> Framed<'a> {
     const EDGE: i32 = i32::MIN;
+    /// A pixel labelled by the top one of two [`Bands`].
+    const MARKED: i32 = -2;
 
-    /// The map of `labels` (`h` × `w`), in the memory of `buffers` (taken from them until
-    /// [`Self::into_out`] gives it back: reused memory spares the page faults of fresh memory).
-    fn new(labels: &[i32], h: usize, w: usize, buffers: (&mut Vec<i32>, &mut Vec<i32>)) -> Self {
+    /// `labels` (`h` × `w`) framed, in the memory of `buffer` (reused memory spares the page
+    /// faults of fresh memory).
+    fn frame(labels: &[i32], (h, w): (usize, usize), buffer: &'a mut Vec<i32>) -> &'a [i32] {
         let stride = w + 2;
-        let mut framed = std::mem::take(buffers.0);
-        framed.clear();
-        framed.resize((h + 2) * stride, Self::EDGE);
+        buffer.clear();
+        buffer.resize((h + 2) * stride, Self::EDGE);
         if w > 0 {
-            for (row, src) in framed[stride..]
+            for (row, src) in buffer[stride..]
                 .chunks_exact_mut(stride)
                 .zip(labels.chunks_exact(w))
             {
                 row[1..=w].copy_from_slice(src);
             }
         }
-        let mut out = std::mem::take(buffers.1);
-        out.clear();
-        out.resize(framed.len(), -1);
-        Self {
-            labels: framed,
-            out,
-            h,
-            w,
-            stride,
-        }
+        buffer
+    }
+
+    /// `len` unlabelled pixels in the memory of `buffer`.
+    fn unlabelled(buffer: &'a mut Vec<i32>, len: usize) -> &'a mut [i32] {
+        buffer.clear();
+        buffer.resize(len, -1);
+        buffer
+    }
+
+    /// The label a small segment of the bottom band takes from the marked pixel `p`: whatever
+    /// the top band gives `p`. Below −2, so no label or mark.
+    fn refer(p: usize) -> i32 {
+        -3 - p as i32
+    }
+
+    /// The pixel of a reference.
+    fn referred(label: i32) -> usize {
+        (-3 - label) as usize
     }
 
     /// The framed indices of row `y`.
@@ -1534,15 +1748,72 @@ impl Framed {
         first..first + self.w
     }
 
-    /// Writes the new labels into `out` (`h` × `w`) and gives the memory back to `buffers`.
-    fn into_out(self, out: &mut [i32], buffers: (&mut Vec<i32>, &mut Vec<i32>)) {
-        if self.w > 0 {
-            for (y, row) in out.chunks_exact_mut(self.w).enumerate().take(self.h) {
-                row.copy_from_slice(&self.out[self.row(y)]);
+    /// Writes the new labels of `rows` into `out` (`w` wide, from row 0).
+    fn copy_rows(&self, rows: std::ops::Range<usize>, out: &mut [i32]) {
+        top_rows_into(self.out, out, (rows.end, self.w, self.stride));
+    }
+
+    /// Labels the segments that start in `rows`, in raster order, from label `next`; returns
+    /// the next label.
+    fn label_rows(
+        &mut self,
+        rows: std::ops::Range<usize>,
+        mut next: i32,
+        (min_size, max_size): (usize, usize),
+        Scratch { fill, queue }: &mut Scratch,
+    ) -> i32 {
+        for y in rows {
+            for start in self.row(y) {
+                if self.out[start] != -1 {
+                    continue;
+                }
+                if min_size <= max_size {
+                    // Most segments are small: flooded as the reference floods them until they
+                    // reach `min_size`, they are done in one pass; the others go on by runs.
+                    let Some(visited) = self.flood_while_small(start, next, min_size, queue) else {
+                        continue;
+                    };
+                    fill.seeds.clear();
+                    for &p in &queue.pixels()[visited..] {
+                        fill.seeds
+                            .extend([p + 1, p - 1, p + self.stride, p - self.stride]);
+                    }
+                    let label = self.labels[start];
+                    let flooded = queue.pixels().len();
+                    let size = flooded + self.grow_runs(label, next, max_size - flooded, fill);
+                    if size < max_size {
+                        next += 1;
+                        continue;
+                    }
+                    // Cut at `max_size`: undone, then flooded as the reference floods it.
+                    for &q in queue.pixels() {
+                        self.out[q] = -1;
+                    }
+                } else {
+                    let size = self.fill_runs(start, next, max_size, fill);
+                    if size >= min_size && size < max_size {
+                        next += 1;
+                        continue;
+                    }
+                }
+                // A small or cut segment: undone, then flooded as the reference floods it.
+                for run in &fill.runs {
+                    self.out[run.clone()].fill(-1);
+                }
+                next = self.flood(start, (next, min_size, max_size), queue);
             }
         }
-        *buffers.0 = self.labels;
-        *buffers.1 = self.out;
+        next
+    }
+
+    /// Marks, in the bottom one of two [`Bands`] starting at row `split`, the pieces of the
+    /// segments that reach up into the top band.
+    fn mark_reaching_up(&mut self, split: usize, fill: &mut RunFill) {
+        for p in self.row(split) {
+            if self.out[p] == -1 && self.labels[p] == self.labels[p - self.stride] {
+                self.fill_runs(p, Self::MARKED, usize::MAX, fill);
+            }
+        }
     }
 
     /// Gives the unlabelled pixels of `start`'s label connected to it the label `next`, row run
@@ -1560,7 +1831,7 @@ impl Framed {
     fn grow_runs(&mut self, label: i32, next: i32, max_size: usize, fill: &mut RunFill) -> usize {
         let RunFill { runs, seeds } = fill;
         runs.clear();
-        let (labels, out, stride) = (&self.labels, &mut self.out, self.stride);
+        let (labels, out, stride) = (self.labels, &mut *self.out, self.stride);
         let open = |out: &[i32], p: usize| labels[p] == label && out[p] == -1;
         let mut size = 0;
         while let Some(p) = seeds.pop() {
@@ -1612,7 +1883,7 @@ impl Framed {
         cap: usize,
         queue: &mut Queue,
     ) -> (i32, usize) {
-        let (labels, out, stride) = (&self.labels, &mut self.out, self.stride);
+        let (labels, out, stride) = (self.labels, &mut *self.out, self.stride);
         let mut adjacent = next;
         let label = labels[start];
         out[start] = next;
@@ -1635,8 +1906,10 @@ impl Framed {
                 items[len] = q;
                 len += usize::from(joins);
                 out[q] = if joins { next } else { o };
-                adjacent = if !joins & (o >= 0) & (o != next) {
-                    o
+                // A marked pixel (only in a bottom band) is labelled, by the top band.
+                let met = if o == Self::MARKED { Self::refer(q) } else { o };
+                adjacent = if !joins & (o != -1) & (o != next) {
+                    met
                 } else {
                     adjacent
                 };
@@ -1775,7 +2048,8 @@ mod tests {
     }
 
     /// The reference's order without the shortcut: a pixel-by-pixel flood from every
-    /// unlabelled pixel in raster order.
+    /// unlabelled pixel in raster order. Returns the labels and, for each pixel, the pixel
+    /// its flood started from.
     fn enforce_connectivity_by_flood(
         labels: &[i32],
         h: usize,
@@ -1783,17 +2057,50 @@ mod tests {
         min_size: usize,
         max_size: usize,
         start_label: i32,
-    ) -> Vec<i32> {
+    ) -> (Vec<i32>, Vec<usize>) {
         let mut out = vec![-1i32; h * w];
+        let mut starts = vec![0; h * w];
         let mut next = start_label;
         let mut queue = Vec::new();
         for start in 0..h * w {
             if out[start] < 0 {
                 let sizes = (next, min_size, max_size);
                 next = flood(labels, (h, w), start, sizes, &mut out, &mut queue);
+                for &(q, _) in &queue {
+                    starts[q] = start;
+                }
             }
         }
-        out
+        (out, starts)
+    }
+
+    /// Whether two bands split at row `split` fail to give the reference's labels: when a
+    /// pixel of the bottom band joined (in it) to a pixel of its label just above it was
+    /// flooded from the bottom band. That happens only after a cut at `max_size`.
+    fn bands_fail(labels: &[i32], (h, w): (usize, usize), split: usize, starts: &[usize]) -> bool {
+        let mut reaching_up = vec![false; h * w];
+        let mut stack: Vec<usize> = (split * w..(split + 1) * w)
+            .filter(|&p| labels[p] == labels[p - w])
+            .collect();
+        while let Some(p) = stack.pop() {
+            if std::mem::replace(&mut reaching_up[p], true) {
+                continue;
+            }
+            let (y, x) = (p / w, p % w);
+            let neighbours = [
+                (x + 1 < w).then(|| p + 1),
+                (x > 0).then(|| p - 1),
+                (y + 1 < h).then(|| p + w),
+                (y > split).then(|| p - w),
+            ];
+            stack.extend(
+                neighbours
+                    .into_iter()
+                    .flatten()
+                    .filter(|&q| labels[q] == labels[p] && !reaching_up[q]),
+            );
+        }
+        (split * w..h * w).any(|p| reaching_up[p] && starts[p] >= split * w)
     }
 
     /// A [`Simd`] level that [`Screen::assign_rows`] uses instead of the best one, so that the
@@ -2025,12 +2332,14 @@ mod tests {
     }
 
     /// Blocky random label maps (with unassigned −1 pixels): many small segments, some large,
-    /// some cut by `max_size`, and sizes that make `max_size` smaller than `min_size`.
+    /// some cut by `max_size`, and sizes that make `max_size` smaller than `min_size`. Each is
+    /// labelled in one pass and in two bands split at every row.
     #[test]
     fn row_runs_give_the_floods_labels() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
         // Reused from case to case, as the thread's buffers are from call to call.
-        let mut buffers = (Vec::new(), Vec::new());
+        let mut buffers = (Vec::new(), Vec::new(), Vec::new());
+        let (mut banded, mut in_one_pass) = (0, 0);
         for case in 0..600 {
             let h = rng.random_range(1..40);
             let w = rng.random_range(1..40);
@@ -2053,19 +2362,42 @@ mod tests {
             let min_size = rng.random_range(0..30);
             let max_size = rng.random_range(1..200);
             let start_label = case % 2;
-            let mut connected = labels.clone();
-            enforce_connectivity(
-                &mut connected,
-                (h, w),
-                (min_size, max_size),
-                start_label,
-                (&mut buffers.0, &mut buffers.1),
-            );
-            assert_eq!(
-                connected,
-                enforce_connectivity_by_flood(&labels, h, w, min_size, max_size, start_label),
-                "case {case}: {h}×{w}, min_size {min_size}, max_size {max_size}"
-            );
+            let (expected, starts) =
+                enforce_connectivity_by_flood(&labels, h, w, min_size, max_size, start_label);
+            for split in std::iter::once(None).chain((1..h).map(Some)) {
+                let mut connected = labels.clone();
+                let by_bands = connect(
+                    &mut connected,
+                    (h, w),
+                    (min_size, max_size),
+                    start_label,
+                    [&mut buffers.0, &mut buffers.1, &mut buffers.2],
+                    split,
+                );
+                assert_eq!(
+                    connected, expected,
+                    "case {case}: {h}×{w}, min_size {min_size}, max_size {max_size}, split {split:?}"
+                );
+                let fails = split.is_some_and(|split| bands_fail(&labels, (h, w), split, &starts));
+                assert_eq!(
+                    by_bands,
+                    split.is_some() && !fails,
+                    "case {case}: {h}×{w}, split {split:?}: the bands {} the labels",
+                    if by_bands { "gave" } else { "did not give" }
+                );
+                if split.is_some() {
+                    if by_bands {
+                        banded += 1;
+                    } else {
+                        in_one_pass += 1;
+                    }
+                }
+            }
         }
+        // Both ways of a split are covered: the bands, and one pass after a cut.
+        assert!(
+            banded > 1000 && in_one_pass > 100,
+            "{banded} banded, {in_one_pass} in one pass"
+        );
     }
 }
