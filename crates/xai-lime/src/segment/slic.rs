@@ -1508,6 +1508,7 @@ impl Bands {
         h >= 8 && h * w >= Self::MIN_PIXELS && Self::fits(h, w)
     }
 
+    /// Whether every framed index of an `h` × `w` map, as a reference, stays within `i32`.
     fn fits(h: usize, w: usize) -> bool {
         (h + 2)
             .checked_mul(w + 2)
