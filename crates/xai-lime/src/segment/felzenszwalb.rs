@@ -12,7 +12,9 @@ use std::sync::{Mutex, TryLockError};
 
 use xai_models::simd::vectorize;
 
-use super::{check_at_least, check_image, gaussian, resize_for_overwrite, Buffers, Segmenter};
+use super::{
+    check_at_least, check_image, gaussian, resize_for_overwrite, with_kept, Buffers, Segmenter,
+};
 use crate::{Error, Result};
 
 /// Felzenszwalb's graph-based segmentation, as `skimage.segmentation.felzenszwalb`.
@@ -567,17 +569,11 @@ impl<'b> Bucket<'b> {
     fn sort(&mut self, finish_bucket: &(dyn Fn(&mut [u64]) + Sync)) -> &'b [u64] {
         let sorted = match std::mem::replace(self, Bucket::Sorted(&[])) {
             Bucket::Unsorted(bucket) => {
-                BUCKET_SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
-                    Ok(mut scratch) => {
-                        if scratch.len() < bucket.len() {
-                            scratch.resize(bucket.len(), 0);
-                        }
-                        sort_bucket(bucket, &mut scratch[..bucket.len()]);
-                        Buffers::trim(&mut scratch);
+                with_kept(&BUCKET_SCRATCH, Buffers::trim, |scratch| {
+                    if scratch.len() < bucket.len() {
+                        scratch.resize(bucket.len(), 0);
                     }
-                    // Not reached (nothing sorts while a bucket sort runs on its thread), but
-                    // a fresh buffer would do.
-                    Err(_) => sort_bucket(bucket, &mut vec![0; bucket.len()]),
+                    sort_bucket(bucket, &mut scratch[..bucket.len()]);
                 });
                 finish_bucket(bucket);
                 shared(bucket)

@@ -215,6 +215,24 @@ impl Buffers {
     }
 }
 
+/// Calls `f` with this thread's value in `kept`, which lives between calls (scratch space grown
+/// and freed on every call costs as much as small work does), then `trim`s it; a fresh value
+/// if this thread is already using it.
+pub(crate) fn with_kept<T: Default + 'static, R>(
+    kept: &'static std::thread::LocalKey<std::cell::RefCell<T>>,
+    trim: impl FnOnce(&mut T),
+    f: impl FnOnce(&mut T) -> R,
+) -> R {
+    kept.with(|kept| match kept.try_borrow_mut() {
+        Ok(mut value) => {
+            let result = f(&mut value);
+            trim(&mut value);
+            result
+        }
+        Err(_) => f(&mut T::default()),
+    })
+}
+
 /// Runs `op` on a worker thread of rayon's pool (inline when already on one). A segmentation
 /// starts dozens of parallel loops; each one started from outside the pool hands its work to
 /// a sleeping worker and waits to be woken again, which on a small machine costs tens of

@@ -554,15 +554,23 @@ impl Phases {
             let _done = Done(done);
             work(unit);
         }
-        // Units take microseconds: spin first, and give the core away only after that long.
-        let mut spins = 0u32;
-        while done.load(Ordering::Acquire) < units {
-            if spins < 1 << 6 {
-                spins += 1;
-                std::hint::spin_loop();
-            } else {
-                std::thread::yield_now();
-            }
+        spin_until(|| (done.load(Ordering::Acquire) >= units).then_some(()));
+    }
+}
+
+/// Waits until `ready` gives a value, and returns it: for what another thread finishes within
+/// microseconds, so spun for first, giving the core away only after that long.
+fn spin_until<T>(ready: impl Fn() -> Option<T>) -> T {
+    let mut spins = 0u32;
+    loop {
+        if let Some(value) = ready() {
+            return value;
+        }
+        if spins < 1 << 6 {
+            spins += 1;
+            std::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
         }
     }
 }
@@ -1471,7 +1479,7 @@ fn connect(
         stride: w + 2,
     };
     Scratch::with(|scratch| map.label_rows(0..h, start_label, sizes, scratch));
-    map.copy_rows(0..h, labels);
+    unframe_rows(map.out, labels, 0..h, w);
     false
 }
 
@@ -1502,10 +1510,10 @@ impl Bands {
     /// The fewest pixels worth the second thread's start.
     const MIN_PIXELS: usize = 1 << 14;
 
-    /// Whether a map of `h` × `w` is large enough to split, and small enough that every
-    /// framed index has a reference ([`Framed::refer`]).
+    /// Whether a map of `h` × `w` is large enough to split ([`Bands::new`] checks that it is
+    /// small enough).
     fn worth_splitting(h: usize, w: usize) -> bool {
-        h >= 8 && h * w >= Self::MIN_PIXELS && Self::fits(h, w)
+        h >= 8 && h * w >= Self::MIN_PIXELS
     }
 
     /// Whether every framed index of an `h` × `w` map, as a reference, stays within `i32`.
@@ -1564,7 +1572,7 @@ impl Bands {
                 };
                 let band_out = self.band_start(band_out, len, stride);
                 let mut bottom = Framed {
-                    labels: wait_for(&map),
+                    labels: spin_until(|| map.get().copied()),
                     out: band_out,
                     w,
                     stride,
@@ -1607,11 +1615,8 @@ impl Bands {
                 band[p] = label;
             }
         }
-        top_rows_into(top, labels, (split, w, stride));
-        for (y, row) in labels.chunks_exact_mut(w).enumerate().skip(split) {
-            let first = (y + 1) * stride + 1;
-            row.copy_from_slice(&band[first..first + w]);
-        }
+        unframe_rows(top, labels, 0..split, w);
+        unframe_rows(band, labels, split..h, w);
         true
     }
 
@@ -1638,27 +1643,11 @@ fn take<T>(slot: &std::sync::Mutex<Option<T>>) -> Option<T> {
     slot.lock().unwrap_or_else(|e| e.into_inner()).take()
 }
 
-/// The value of `cell` once another thread sets it (within microseconds: spun for first).
-fn wait_for<T: Copy>(cell: &std::sync::OnceLock<T>) -> T {
-    let mut spins = 0u32;
-    loop {
-        if let Some(&value) = cell.get() {
-            return value;
-        }
-        if spins < 1 << 6 {
-            spins += 1;
-            std::hint::spin_loop();
-        } else {
-            std::thread::yield_now();
-        }
-    }
-}
-
-/// Copies the top `rows` of the framed `out` (row stride `stride`) into `labels` (`w` wide).
-fn top_rows_into(out: &[i32], labels: &mut [i32], (rows, w, stride): (usize, usize, usize)) {
-    for (y, row) in labels.chunks_exact_mut(w).take(rows).enumerate() {
-        let first = (y + 1) * stride + 1;
-        row.copy_from_slice(&out[first..first + w]);
+/// Copies `rows` of the framed labels `framed` (`w` + 2 a row) into `labels` (`w` a row).
+fn unframe_rows(framed: &[i32], labels: &mut [i32], rows: std::ops::Range<usize>, w: usize) {
+    for y in rows {
+        let first = (y + 1) * (w + 2) + 1;
+        labels[y * w..(y + 1) * w].copy_from_slice(&framed[first..first + w]);
     }
 }
 
@@ -1675,18 +1664,14 @@ thread_local! {
 
 impl Scratch {
     /// Calls `f` with this thread's scratch space, kept between calls (growing and freeing
-    /// it took as long as a small segment's flood); a fresh one if it is in use.
+    /// it took as long as a small segment's flood).
     fn with<R>(f: impl FnOnce(&mut Self) -> R) -> R {
-        SCRATCH.with(|kept| match kept.try_borrow_mut() {
-            Ok(mut scratch) => {
-                let result = f(&mut scratch);
-                Buffers::trim(&mut scratch.queue.items);
-                Buffers::trim(&mut scratch.fill.runs);
-                Buffers::trim(&mut scratch.fill.seeds);
-                result
-            }
-            Err(_) => f(&mut Self::default()),
-        })
+        let trim = |scratch: &mut Self| {
+            Buffers::trim(&mut scratch.queue.items);
+            Buffers::trim(&mut scratch.fill.runs);
+            Buffers::trim(&mut scratch.fill.seeds);
+        };
+        super::with_kept(&SCRATCH, trim, f)
     }
 }
 
@@ -1747,11 +1732,6 @@ impl<'a> Framed<'a> {
     fn row(&self, y: usize) -> std::ops::Range<usize> {
         let first = (y + 1) * self.stride + 1;
         first..first + self.w
-    }
-
-    /// Writes the new labels of `rows` into `out` (`w` wide, from row 0).
-    fn copy_rows(&self, rows: std::ops::Range<usize>, out: &mut [i32]) {
-        top_rows_into(self.out, out, (rows.end, self.w, self.stride));
     }
 
     /// Labels the segments that start in `rows`, in raster order, from label `next`; returns
